@@ -203,16 +203,16 @@ def _cmd_demo(args):
 
 
 def _cmd_density(args):
-    from deconv.density import DeconvolutionKDE
-
     names, data = read_table(args.input)
     law, reps = _noise_from_args(args, names, data, data.shape[0])
+    w = None if reps is not None else _column(names, data, args.column, args.input)
+    from deconv.density import DeconvolutionKDE
+
     try:
         if reps is not None:
             est = DeconvolutionKDE(noise="replicates", bandwidth=_bandwidth(args.bandwidth),
                                    grid=args.grid_size).fit(reps)
         else:
-            w = _column(names, data, args.column, args.input)
             if np.isnan(w).any():
                 bad = int(np.flatnonzero(np.isnan(w))[0]) + 1
                 raise CLIError(f"{args.input}: missing or empty value in data row {bad} of the observations")
