@@ -134,6 +134,11 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                             pi_ = 0.0
                             gk = gk * gr
                             gr = gr * gq
+                        elif code == 1:
+                            # Laplace at unit sd: 1 / (1 + u^2 / 2), real
+                            ph = sj * (<double>k * dt)
+                            pr = 1.0 / (1.0 + 0.5 * ph * ph)
+                            pi_ = 0.0
                         else:
                             phi = std_cf(code, param, sj * (<double>k * dt))
                             pr = phi.real

@@ -124,15 +124,20 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
     return Spectrum(dt, psi * np.conj(phi) / mag2, 1.0 / (n * mag2), n)
 
 
-def diagonal_approx(noise, t, n, n_quantiles=128):
-    """Cheap approximation of d(t) for choosing grids before the data pass.
+def diagonal_approx(noise, n, n_quantiles=128):
+    """A cheap approximation t -> d(t), for choosing grids before the data pass.
 
     Homoscedastic: exact. Heteroscedastic: the error sds summarised by quantiles."""
-    t = np.asarray(t, dtype=np.float64)
     if not noise.heteroscedastic:
-        phi = noise_cf_grid(noise, t, n)
-        return 1.0 / (n * np.maximum(np.abs(phi) ** 2, _TINY))
+        def d(t):
+            phi = noise_cf_grid(noise, np.asarray(t, dtype=np.float64), n)
+            return 1.0 / (n * np.maximum(np.abs(phi) ** 2, _TINY))
+        return d
     sd = np.quantile(noise.sd, (np.arange(n_quantiles) + 0.5) / n_quantiles)
-    phi = noise.std_cf(np.multiply.outer(sd, t).reshape(-1)).reshape(sd.size, t.size)
-    s = (n / n_quantiles) * np.sum(np.abs(phi) ** 2, axis=0)
-    return 1.0 / np.maximum(s, _TINY)
+
+    def d(t):
+        t = np.asarray(t, dtype=np.float64)
+        phi = noise.std_cf(np.multiply.outer(sd, t).reshape(-1)).reshape(sd.size, t.size)
+        s = (n / n_quantiles) * np.sum(np.abs(phi) ** 2, axis=0)
+        return 1.0 / np.maximum(s, _TINY)
+    return d
