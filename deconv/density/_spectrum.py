@@ -1,0 +1,143 @@
+r"""The frequency-domain core shared by the estimator, the selectors and the bands.
+
+Everything lives on a uniform frequency grid :math:`t_k = k\,\Delta t`, ``k = 0..K``, with
+:math:`\Delta t = 2\pi/P` and a period :math:`P` several times the span of the data and the
+evaluation range. Coordinates are relative to an origin ``a`` left of the data
+(``y = x - a``), which makes every result location-equivariant.
+
+Two spectral quantities are computed (a :class:`Spectrum`):
+
+* ``z[k]``, the deconvolved empirical characteristic function (an estimate of
+  :math:`\varphi_X(t_k)`): :math:`\hat\psi(t)/\varphi_U(t)` with
+  :math:`\hat\psi(t) = n^{-1}\sum_j e^{itY_j}` for homoscedastic errors, and the Delaigle &
+  Meister (2008) weighted version
+  :math:`\sum_j e^{itY_j}\overline{\varphi_{U_j}(t)} / \sum_j |\varphi_{U_j}(t)|^2`
+  for heteroscedastic ones;
+* ``d[k]``, its "diagonal" (variance) term: :math:`1/(n|\varphi_U(t)|^2)`, respectively
+  :math:`1/\sum_j|\varphi_{U_j}(t)|^2`, so that :math:`E|\hat z|^2 \approx |\varphi_X|^2 + d`.
+
+The empirical cf is computed either exactly (``direct``: an O(nK) compiled sum) or by
+linear binning on a fine grid of spacing :math:`\delta` followed by one real FFT
+(``binned``: O(n + N log N)). Linear binning multiplies the cf of a point, on average over
+its position inside a bin, by the Fourier transform of the linear B-spline,
+:math:`\mathrm{sinc}^2(t\delta/2)`; we divide that factor out, which removes the leading
+:math:`(t\delta)^2/12` error of binning and leaves a residual that averages out over points.
+"""
+import numpy as np
+from scipy import fft as sp_fft
+
+from deconv._kernels._binning import linear_bin
+from deconv._kernels._fourier import ecf, ecf_hetero
+
+# fine-grid spacing of the binned path, as a fraction of the smallest bandwidth it serves
+BIN_RATIO = 64
+MAX_BINS = 2 ** 23
+_TINY = 1e-150
+
+
+class Spectrum:
+    """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1."""
+
+    def __init__(self, dt, z, d, n):
+        self.dt = float(dt)
+        self.z = z
+        self.d = d
+        self.n = n
+
+    @property
+    def K(self):
+        return self.z.size
+
+    @property
+    def t(self):
+        return np.arange(self.K) * self.dt
+
+    def head(self, K):
+        """The first K frequencies (a view)."""
+        return Spectrum(self.dt, self.z[:K], self.d[:K], self.n)
+
+
+def ecf_direct(y, dt, K, weights=None):
+    """Exact (1/sum w) sum_j w_j exp(i t_k y_j), k < K."""
+    re = np.empty(K)
+    im = np.empty(K)
+    w = np.empty(0) if weights is None else weights
+    ecf(y, w, dt, re, im)
+    total = y.size if weights is None else float(weights.sum())
+    return (re + 1j * im) / total
+
+
+def binned_n(P, h_min):
+    """Number of fine bins over one period for a smallest bandwidth h_min."""
+    n = int(np.ceil(BIN_RATIO * P / h_min))
+    return min(sp_fft.next_fast_len(max(n, 64), real=True), MAX_BINS)
+
+
+def ecf_binned(y, dt, K, n_bins, weights=None):
+    """Empirical cf by linear binning on [0, P) with n_bins nodes and one real FFT.
+
+    ``y`` must lie inside [0, P) with P = 2 pi / dt (the caller centres the data in the
+    period). The sinc^2 binning factor is divided out.
+    """
+    P = 2.0 * np.pi / dt
+    delta = P / n_bins
+    counts = np.zeros(n_bins)
+    linear_bin(y, np.empty(0) if weights is None else weights, 0.0, delta, counts)
+    total = y.size if weights is None else float(weights.sum())
+    if K > n_bins // 2:
+        raise RuntimeError("internal: binning grid too coarse for the frequency grid")
+    spec = np.conj(sp_fft.rfft(counts)[:K]) / total
+    half = 0.5 * np.arange(K) * dt * delta
+    return spec / np.sinc(half / np.pi) ** 2
+
+
+def noise_cf_grid(noise, t, n):
+    """phi_U on the grid for a homoscedastic law; an estimated (Empirical) cf is floored at
+    n^(-1/4) where it is unreliable (Delaigle, Hall & Meister 2008 truncate there)."""
+    phi = np.asarray(noise.cf(t), dtype=np.complex128)
+    if noise.kernel_code == -1:
+        floor = n ** -0.25
+        mag = np.abs(phi)
+        phi = np.where(mag < floor, floor, phi)
+    return phi
+
+
+def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
+    """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P))."""
+    n = y.size if weights is None else float(weights.sum())
+    t = np.arange(K) * dt
+    if noise.heteroscedastic:
+        num_re = np.empty(K)
+        num_im = np.empty(K)
+        den = np.empty(K)
+        ecf_hetero(y, np.ascontiguousarray(noise.sd, dtype=np.float64),
+                   np.empty(0) if weights is None else weights,
+                   int(noise.kernel_code), float(noise.kernel_param), dt, num_re, num_im, den)
+        den = np.maximum(den, _TINY)
+        return Spectrum(dt, (num_re + 1j * num_im) / den, 1.0 / den, n)
+    if method == "binned":
+        psi = ecf_binned(y, dt, K, n_bins, weights)
+    else:
+        psi = ecf_direct(y, dt, K, weights)
+    phi = noise_cf_grid(noise, t, n)
+    mag2 = np.maximum(np.abs(phi) ** 2, _TINY)
+    return Spectrum(dt, psi * np.conj(phi) / mag2, 1.0 / (n * mag2), n)
+
+
+def diagonal_approx(noise, n, n_quantiles=128):
+    """A cheap approximation t -> d(t), for choosing grids before the data pass.
+
+    Homoscedastic: exact. Heteroscedastic: the error sds summarised by quantiles."""
+    if not noise.heteroscedastic:
+        def d(t):
+            phi = noise_cf_grid(noise, np.asarray(t, dtype=np.float64), n)
+            return 1.0 / (n * np.maximum(np.abs(phi) ** 2, _TINY))
+        return d
+    sd = np.quantile(noise.sd, (np.arange(n_quantiles) + 0.5) / n_quantiles)
+
+    def d(t):
+        t = np.asarray(t, dtype=np.float64)
+        phi = noise.std_cf(np.multiply.outer(sd, t).reshape(-1)).reshape(sd.size, t.size)
+        s = (n / n_quantiles) * np.sum(np.abs(phi) ** 2, axis=0)
+        return 1.0 / np.maximum(s, _TINY)
+    return d
