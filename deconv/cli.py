@@ -210,14 +210,12 @@ def _cmd_density(args):
 
     try:
         if reps is not None:
-            est = DeconvolutionKDE(noise="replicates", bandwidth=_bandwidth(args.bandwidth),
-                                   grid=args.grid_size).fit(reps)
+            est = DeconvolutionKDE(noise="replicates", bandwidth=_bandwidth(args.bandwidth)).fit(reps)
         else:
             if np.isnan(w).any():
                 bad = int(np.flatnonzero(np.isnan(w))[0]) + 1
                 raise CLIError(f"{args.input}: missing or empty value in data row {bad} of the observations")
-            est = DeconvolutionKDE(noise=law, bandwidth=_bandwidth(args.bandwidth),
-                                   grid=args.grid_size).fit(w)
+            est = DeconvolutionKDE(noise=law, bandwidth=_bandwidth(args.bandwidth)).fit(w)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     lo, hi = est.support if (args.grid_min is None or args.grid_max is None) else (None, None)
