@@ -16,9 +16,11 @@ shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
 import importlib
 
 from deconv.eiv._errors import MeasurementError
+from deconv.eiv.moments import moments
 from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
 from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, RegressionResults,
                                 SimexResults)
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
+           "moments",
            "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
