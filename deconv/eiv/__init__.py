@@ -17,10 +17,11 @@ import importlib
 
 from deconv.eiv._errors import MeasurementError
 from deconv.eiv.moments import moments
+from deconv.eiv.simex import mcsimex, simex
 from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
 from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, RegressionResults,
                                 SimexResults)
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
-           "moments",
+           "moments", "simex", "mcsimex",
            "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
