@@ -1,0 +1,27 @@
+"""Errors-in-variables regression: one description of the measurement error, one result family.
+
+Straight lines with errors in both variables
+    :func:`deming`, :func:`orthogonal`, :func:`york`, :func:`passing_bablok`, :func:`theil_sen`
+Linear models with error-prone covariates
+    :func:`moments` (reliability-ratio / method-of-moments correction, Fuller 1987)
+Any model
+    :func:`simex` (Cook & Stefanski 1994), :func:`mcsimex` (misclassified binary covariate),
+    :func:`regression_calibration`
+Nonlinear curves
+    :func:`odr` (orthogonal distance regression, Boggs et al. 1987)
+
+The measurement error is described once, by :class:`MeasurementError` or the keyword
+shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
+"""
+import importlib
+
+from deconv.eiv._errors import MeasurementError
+from deconv.eiv.moments import moments
+from deconv.eiv.simex import mcsimex, simex
+from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
+from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, RegressionResults,
+                                SimexResults)
+
+__all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
+           "moments", "simex", "mcsimex",
+           "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
