@@ -27,6 +27,7 @@ from deconv.signal._operator import make_problem, validate_psf, validate_signal
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
 from deconv.signal.wiener import tikhonov, unsupervised_wiener, wiener
+from deconv.signal.richardson_lucy import richardson_lucy  # noqa: E402  (function shadows module)
 
 __all__ = ["wiener", "tikhonov", "unsupervised_wiener", "richardson_lucy", "forward",
            "waved", "tv", "estimate_noise", "blur", "DeconvolutionResult", "metrics",
@@ -66,14 +67,3 @@ def blur(x, psf, *, boundary="periodic"):
         return prob.blur(arr)
     kk = k.reshape((1,) * (arr.ndim - d) + k.shape).astype(arr.dtype)
     return ndi.convolve(arr, kk, mode=boundary)
-
-
-def __getattr__(name):
-    # the heavier methods load on first use
-    import importlib
-    where = {"richardson_lucy": "richardson_lucy", "forward": "forward", "waved": "waved",
-             "tv": "tv"}
-    if name in where:
-        mod = importlib.import_module(f"deconv.signal.{where[name]}")
-        return getattr(mod, name)
-    raise AttributeError(f"module 'deconv.signal' has no attribute {name!r}")
