@@ -194,7 +194,8 @@ class LinearMixedResult(HierarchicalResult):
     ``condvar`` (factor -> (levels, k, k) conditional covariances).
     """
 
-    def conf_int(self, method="profile", level=0.95, n_boot=200, rng=None, progress=False):
+    def conf_int(self, method="profile", level=0.95, n_boot=200, rng=None, progress=False,
+                 criterion=None):
         """Intervals for the variance components (sd/cor scale); updates the table.
 
         Parameters
@@ -207,6 +208,9 @@ class LinearMixedResult(HierarchicalResult):
         n_boot : int
         rng : None, int or numpy.random.Generator
         progress : bool
+        criterion : {None, "reml", "ml"}
+            Deviance profiled (None: the one fitted). lme4's ``confint`` profiles the ML
+            deviance even for REML fits; pass ``"ml"`` to reproduce it.
 
         Returns
         -------
@@ -215,8 +219,10 @@ class LinearMixedResult(HierarchicalResult):
         method = check_choice(method, "method", ("profile", "bootstrap"))
         level = check_level(level)
         if method == "profile":
-            lo, hi = _profile_intervals(self._core, self.theta, self.sigma, self.reml, level)
-            im = "profile likelihood"
+            crit = check_choice(criterion, "criterion", ("reml", "ml")) if criterion else None
+            use_reml = self.reml if crit is None else crit == "reml"
+            lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level)
+            im = f"profile likelihood ({'REML' if use_reml else 'ML'} deviance)"
         else:
             n_boot = check_int(n_boot, "n_boot", min_value=10)
             boot_psi, boot_beta = _bootstrap(self._core, self.theta, self.beta, self.sigma,
@@ -245,8 +251,8 @@ def _profile_intervals(core, theta, sigma, reml, level):
         return np.where(kinds == "sd", np.log(np.maximum(psi, 1e-12)),
                         np.arctanh(np.clip(psi, -0.999999, 0.999999)))
 
-    def from_eta(eta):
-        return np.where(kinds == "sd", np.exp(eta), np.tanh(eta))
+    def from_eta(eta, idx):
+        return np.where(kinds[idx] == "sd", np.exp(eta), np.tanh(eta))
 
     def dev_psi(psi):
         th, s = _theta_from_psi(core, psi)
@@ -265,7 +271,7 @@ def _profile_intervals(core, theta, sigma, reml, level):
         def prof(v):
             def obj(e):
                 full = np.empty(psi_hat.size)
-                full[others] = from_eta(e)
+                full[others] = from_eta(e, others)
                 full[j] = v
                 return dev_psi(full)
 
