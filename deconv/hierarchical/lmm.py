@@ -1,0 +1,601 @@
+"""Linear mixed models by REML and ML (the lme4 algorithm, in NumPy/SciPy).
+
+Model
+-----
+.. math::
+
+    y = X\\beta + Z b + \\varepsilon,\\quad b \\sim N(0, \\Sigma_\\theta),\\quad
+    \\varepsilon \\sim N(0, \\sigma^2 I),\\quad \\Sigma_\\theta = \\sigma^2 \\Lambda_\\theta\\Lambda_\\theta^T
+
+with :math:`\\Lambda_\\theta` block diagonal: one lower-triangular relative covariance factor
+``T_r`` per random-effect term, repeated over the term's levels. The deviance is profiled
+over ``beta`` and ``sigma`` and minimised over ``theta`` (bounds: diagonal of each ``T_r``
+>= 0) by L-BFGS-B with central-difference gradients, then polished by a few projected
+Newton steps. See :mod:`deconv.hierarchical._lmmcore` for the linear algebra.
+
+Inference
+---------
+* fixed effects: ``sigma^2 (R_X' R_X)^{-1}`` (as lme4's ``vcov``), t statistics with
+  Satterthwaite degrees of freedom computed as lmerTest does (numerical Hessian of the
+  deviance in ``(theta, sigma)``, numerical gradient of ``Var(beta_j)``);
+* variance components (standard deviations and correlations) with profile-likelihood
+  (deviance on the sd/cor scale, chi-square(1) cut-off, as lme4's ``confint``),
+  parametric-bootstrap or no intervals;
+* conditional modes (BLUPs) of the random effects with conditional variances;
+* log-likelihood, AIC, BIC, REML criterion; likelihood-ratio tests (:func:`lrt`).
+
+References
+----------
+Bates, D., Maechler, M., Bolker, B. and Walker, S. (2015). Fitting linear mixed-effects
+models using lme4. Journal of Statistical Software 67(1), 1-48.
+Kuznetsova, A., Brockhoff, P. B. and Christensen, R. H. B. (2017). lmerTest package: tests
+in linear mixed effects models. Journal of Statistical Software 82(13).
+"""
+import warnings
+
+import numpy as np
+from scipy import optimize, stats
+
+from deconv._progress import progress_bar
+from deconv._validation import check_choice, check_int, check_level, check_rng
+from deconv.exceptions import ConvergenceWarning
+from deconv.hierarchical._lmmcore import LMMCore
+from deconv.hierarchical.design import design_from_arrays, design_from_formula
+from deconv.hierarchical.graph import lmm_graph
+from deconv.hierarchical.results import EffectTable, HierarchicalResult
+
+__all__ = ["lmm", "LinearMixedResult", "lrt"]
+
+
+# ------------------------------------------------------------------ optimisation helpers
+def _num_grad(f, x, h_rel=1e-4):
+    g = np.empty_like(x)
+    for i in range(x.size):
+        h = h_rel * max(1.0, abs(x[i]))
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        g[i] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+def _num_hess(f, x, h_rel=1e-4):
+    m = x.size
+    H = np.empty((m, m))
+    hs = np.array([h_rel * max(1.0, abs(v)) for v in x])
+    f0 = f(x)
+    for i in range(m):
+        for j in range(i, m):
+            if i == j:
+                xp, xm = x.copy(), x.copy()
+                xp[i] += hs[i]
+                xm[i] -= hs[i]
+                H[i, i] = (f(xp) - 2 * f0 + f(xm)) / hs[i] ** 2
+            else:
+                v = []
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    xx = x.copy()
+                    xx[i] += si * hs[i]
+                    xx[j] += sj * hs[j]
+                    v.append(f(xx))
+                H[i, j] = H[j, i] = (v[0] - v[1] - v[2] + v[3]) / (4 * hs[i] * hs[j])
+    return H
+
+
+def _minimize_theta(core, reml, theta0):
+    """Minimise the profiled deviance over theta; returns (theta, deviance, converged)."""
+    f = lambda th: core.deviance(th, reml)  # noqa: E731
+    lower = core.lower
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = optimize.minimize(f, theta0, jac=lambda th: _num_grad(f, th), method="L-BFGS-B",
+                            bounds=bounds, options=dict(ftol=1e-15, gtol=1e-9, maxiter=5000))
+    theta, fval = np.maximum(res.x, lower), f(np.maximum(res.x, lower))
+    # projected Newton polish on the free coordinates (tightens theta to ~1e-9)
+    for _ in range(4):
+        free = ~((lower == 0) & (theta <= 1e-10))
+        if not free.any():
+            break
+        idx = np.flatnonzero(free)
+
+        def fs(z):
+            t = theta.copy()
+            t[idx] = z
+            return f(t)
+
+        g = _num_grad(fs, theta[idx], 1e-5)
+        H = _num_hess(fs, theta[idx], 1e-4)
+        try:
+            c = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            break
+        step = -np.linalg.solve(c.T, np.linalg.solve(c, g))
+        improved = False
+        for scale in (1.0, 0.5, 0.25):
+            t_new = theta.copy()
+            t_new[idx] += scale * step
+            t_new = np.maximum(t_new, lower)
+            fn = f(t_new)
+            if fn <= fval:
+                theta, fval, improved = t_new, fn, True
+                break
+        if not improved or np.max(np.abs(step)) < 1e-10:
+            break
+    # converged if the projected gradient is small relative to the curvature scale
+    g = _num_grad(f, theta)
+    at_bound = (lower == 0) & (theta <= 1e-10) & (g > 0)
+    gmax = np.max(np.abs(np.where(at_bound, 0.0, g))) if g.size else 0.0
+    converged = bool(np.isfinite(fval) and gmax < 1e-3)
+    return theta, fval, converged
+
+
+# ------------------------------------------------------------------ sd/cor parameterisation
+def _psi_from_theta(core, theta, sigma):
+    """Variance-component vector: per term sds then correlations, then residual sigma."""
+    out = []
+    for T in core.T_list(theta):
+        S = sigma ** 2 * T @ T.T
+        sd = np.sqrt(np.diag(S))
+        out.extend(sd)
+        k = T.shape[0]
+        for j in range(k):
+            for i in range(j + 1, k):
+                out.append(S[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan)
+    out.append(sigma)
+    return np.array(out)
+
+
+def _theta_from_psi(core, psi):
+    sigma = psi[-1]
+    theta, o = [], 0
+    for t, (r, c) in zip(core.terms, core.tri):
+        k = t.k
+        sd = psi[o:o + k]
+        o += k
+        C = np.eye(k)
+        for j in range(k):
+            for i in range(j + 1, k):
+                C[i, j] = C[j, i] = psi[o]
+                o += 1
+        S = C * np.outer(sd, sd)
+        try:
+            T = np.linalg.cholesky(S + 1e-300 * np.eye(k)) / sigma if k > 1 else np.sqrt(S) / sigma
+        except np.linalg.LinAlgError:
+            return None, sigma
+        theta.extend(T[r, c])
+    return np.array(theta), sigma
+
+
+def _psi_names(core):
+    names, kinds = [], []
+    seen = {}
+    for t in core.terms:
+        tag = t.factor
+        seen[tag] = seen.get(tag, 0) + 1
+        if seen[tag] > 1:
+            tag = f"{tag}.{seen[tag] - 1}"
+        for cn in t.coef_names:
+            names.append(f"{tag}: sd({cn})")
+            kinds.append("sd")
+        for j in range(t.k):
+            for i in range(j + 1, t.k):
+                names.append(f"{tag}: cor({t.coef_names[j]}, {t.coef_names[i]})")
+                kinds.append("cor")
+    names.append("Residual: sd")
+    kinds.append("sd")
+    return names, kinds
+
+
+class LinearMixedResult(HierarchicalResult):
+    """Result of a REML/ML linear-mixed-model fit (see :func:`lmm`).
+
+    Extra attributes: ``theta`` (relative Cholesky-factor parameters, lme4's order),
+    ``sigma``, ``beta``, ``vcov`` (fixed effects covariance), ``reml`` (bool),
+    ``converged``, ``random_effects`` (factor -> (levels, k) conditional modes) and
+    ``condvar`` (factor -> (levels, k, k) conditional covariances).
+    """
+
+    def conf_int(self, method="profile", level=0.95, n_boot=200, rng=None, progress=False,
+                 criterion=None):
+        """Intervals for the variance components (sd/cor scale); updates the table.
+
+        Parameters
+        ----------
+        method : {"profile", "bootstrap"}
+            Profile likelihood (chi-square(1) cut-off of the deviance on the sd/cor
+            scale, like lme4's ``confint(method="profile")``) or parametric bootstrap
+            percentile intervals (``n_boot`` refits of data simulated from the fit).
+        level : float
+        n_boot : int
+        rng : None, int or numpy.random.Generator
+        progress : bool
+        criterion : {None, "reml", "ml"}
+            Deviance profiled (None: the one fitted). lme4's ``confint`` profiles the ML
+            deviance even for REML fits; pass ``"ml"`` to reproduce it.
+
+        Returns
+        -------
+        EffectTable
+        """
+        method = check_choice(method, "method", ("profile", "bootstrap"))
+        level = check_level(level)
+        if method == "profile":
+            crit = check_choice(criterion, "criterion", ("reml", "ml")) if criterion else None
+            use_reml = self.reml if crit is None else crit == "reml"
+            lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level)
+            im = f"profile likelihood ({'REML' if use_reml else 'ML'} deviance)"
+        else:
+            n_boot = check_int(n_boot, "n_boot", min_value=10)
+            boot_psi, boot_beta = _bootstrap(self._core, self.theta, self.beta, self.sigma,
+                                             self.reml, n_boot, check_rng(rng), progress)
+            a = (1 - level) / 2
+            lo = np.nanquantile(boot_psi, a, axis=0)
+            hi = np.nanquantile(boot_psi, 1 - a, axis=0)
+            im = f"parametric bootstrap, {n_boot} refits"
+            self.bootstrap_draws = {"variance_components": boot_psi, "fixed_effects": boot_beta}
+        vc = self.variance_components
+        self.variance_components = EffectTable(vc.names, vc.estimate, vc.se, lo, hi, kind="estimate",
+                                               level=level, interval_method=im, extra=vc.extra)
+        return self.variance_components
+
+
+def _profile_intervals(core, theta, sigma, reml, level):
+    """Profile-likelihood intervals for every sd/cor component and sigma."""
+    psi_hat = _psi_from_theta(core, theta, sigma)
+    names, kinds = _psi_names(core)
+    kinds = np.array(kinds)
+    dmin = core.deviance_sigma(theta, sigma, reml)
+    crit = stats.chi2.ppf(level, 1)
+
+    # unconstrained transform: log for sds, atanh for correlations
+    def to_eta(psi):
+        return np.where(kinds == "sd", np.log(np.maximum(psi, 1e-12)),
+                        np.arctanh(np.clip(psi, -0.999999, 0.999999)))
+
+    def from_eta(eta, idx):
+        return np.where(kinds[idx] == "sd", np.exp(eta), np.tanh(eta))
+
+    def dev_psi(psi):
+        th, s = _theta_from_psi(core, psi)
+        if th is None or not np.all(np.isfinite(th)) or s <= 0:
+            return np.inf
+        return core.deviance_sigma(th, s, reml)
+
+    lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
+    eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
+    for j in range(psi_hat.size):
+        if not np.isfinite(psi_hat[j]):
+            continue
+        others = np.array([i for i in range(psi_hat.size) if i != j])
+        state = {"eta": eta_hat[others].copy()}
+
+        def prof(v):
+            def obj(e):
+                full = np.empty(psi_hat.size)
+                full[others] = from_eta(e, others)
+                full[j] = v
+                return dev_psi(full)
+
+            r = optimize.minimize(obj, state["eta"], method="BFGS",
+                                  options=dict(gtol=1e-6, maxiter=500))
+            if np.isfinite(r.fun):
+                state["eta"] = r.x
+            return r.fun - dmin - crit
+
+        est = psi_hat[j]
+        if kinds[j] == "sd":
+            bound_lo, bound_hi = 0.0, np.inf
+        else:
+            bound_lo, bound_hi = -1.0, 1.0
+        for side, out in ((-1, lower), (1, upper)):
+            state["eta"] = eta_hat[others].copy()
+            # march outwards until the profile crosses the cut-off
+            step = 0.1 * (est if kinds[j] == "sd" and est > 0 else 0.2)
+            a, fa = est, -crit
+            found = False
+            for _ in range(60):
+                b = a + side * step
+                if kinds[j] == "sd" and b <= 0:
+                    b = est * 1e-6 if side < 0 else b
+                    fb = prof(b)
+                    if fb < 0:
+                        out[j] = 0.0
+                        found = True
+                        break
+                elif kinds[j] == "cor" and abs(b) >= 1:
+                    b = np.sign(b) * 0.999999
+                    fb = prof(b)
+                    if fb < 0:
+                        out[j] = side * 1.0
+                        found = True
+                        break
+                else:
+                    fb = prof(b)
+                if fb >= 0:
+                    out[j] = optimize.brentq(prof, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est)))
+                    found = True
+                    break
+                a, fa = b, fb
+                step *= 1.6
+            if not found:
+                out[j] = bound_lo if side < 0 else bound_hi
+    return lower, upper
+
+
+def _bootstrap(core, theta, beta, sigma, reml, n_boot, rng, progress):
+    Ts = core.T_list(theta)
+    y0 = core.y
+    psi_draws, beta_draws = [], []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            bar = progress_bar(n_boot, "parametric bootstrap", progress)
+            for _ in range(n_boot):
+                ysim = core.simulate(beta, Ts, sigma, rng)
+                core.set_response(ysim - core.design.offset)
+                th, _, _ = _minimize_theta(core, reml, theta.copy())
+                d = core.decompose(th)
+                s = core.sigma_hat(d, reml)
+                psi_draws.append(_psi_from_theta(core, th, s))
+                beta_draws.append(d["beta"])
+                bar.update(1)
+            bar.close()
+    finally:
+        core.set_response(y0)
+    return np.array(psi_draws), np.array(beta_draws)
+
+
+def _satterthwaite(core, theta, sigma, reml):
+    """Satterthwaite df for each fixed effect (lmerTest's method, numerical derivatives)."""
+    varpar = np.r_[theta, sigma]
+    f = lambda vp: core.deviance_sigma(vp[:-1], vp[-1], reml)  # noqa: E731
+    H = _num_hess(f, varpar, 1e-4)
+    try:
+        A = 2.0 * np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        return np.full(core.p, np.nan)
+    if not np.all(np.isfinite(A)):
+        return np.full(core.p, np.nan)
+
+    def vcov_diag(vp):
+        d = core.decompose(vp[:-1])
+        RXinv = np.linalg.inv(d["RX"])
+        return vp[-1] ** 2 * np.sum(RXinv ** 2, axis=0)
+
+    V = vcov_diag(varpar)
+    J = np.empty((core.p, varpar.size))
+    for i in range(varpar.size):
+        h = 1e-4 * max(1.0, abs(varpar[i]))
+        vp, vm = varpar.copy(), varpar.copy()
+        vp[i] += h
+        vm[i] -= h
+        J[:, i] = (vcov_diag(vp) - vcov_diag(vm)) / (2 * h)
+    denom = np.einsum("ji,ik,jk->j", J, A, J)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = 2.0 * V ** 2 / denom
+    return np.where(denom > 0, df, np.nan)
+
+
+def _raw_group_estimates(core, beta, term):
+    """No-pooling estimate of each group's coefficients: per-group least squares on y - X beta."""
+    r = core.y - core.design.X @ beta
+    G, k, codes, Xr = term.n_levels, term.k, term.codes, term.Xr
+    XtX = np.zeros((G, k, k))
+    Xtr = np.zeros((G, k))
+    for a in range(k):
+        Xtr[:, a] = np.bincount(codes, Xr[:, a] * r, minlength=G)
+        for b in range(k):
+            XtX[:, a, b] = np.bincount(codes, Xr[:, a] * Xr[:, b], minlength=G)
+    out = np.full((G, k), np.nan)
+    ok = np.linalg.cond(XtX) < 1e10
+    if ok.any():
+        out[ok] = np.linalg.solve(XtX[ok], Xtr[ok][..., None])[..., 0]
+    return out
+
+
+# ------------------------------------------------------------------------ public API
+def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correlated=True,
+        reml=True, level=0.95, ci_method=None, ddf="satterthwaite", n_boot=200, rng=None,
+        method_reason=None):
+    """Fit a linear mixed model by REML (default) or ML.
+
+    .. math::
+
+        y = X\\beta + \\textstyle\\sum_r Z_r b_r + \\varepsilon,\\qquad
+        b_{r,g} \\sim N(0, \\Sigma_r)\\ \\text{i.i.d. over levels } g,\\qquad
+        \\varepsilon \\sim N(0, \\sigma^2 I)
+
+    Parameters
+    ----------
+    formula : str, optional
+        lme4-style formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see
+        :mod:`deconv.hierarchical.formula`. Either ``formula`` + ``data`` or arrays.
+    data : pandas.DataFrame or mapping of columns
+    y, X, groups, Z, correlated :
+        Array input (see :func:`deconv.hierarchical.design.design_from_arrays`).
+    reml : bool
+        REML (True, default) or maximum likelihood.
+    level : float
+        Level of all intervals.
+    ci_method : {None, "profile", "bootstrap"}
+        Intervals for the variance components computed at fit time (None: call
+        ``result.conf_int()`` later).
+    ddf : {"satterthwaite", "residual", "none"}
+        Degrees of freedom for the fixed-effect t tests (Satterthwaite by default;
+        "residual" uses n - p; "none" gives normal-based z intervals).
+    n_boot, rng :
+        Parametric bootstrap size and random generator (``ci_method="bootstrap"``).
+
+    Returns
+    -------
+    LinearMixedResult
+
+    References
+    ----------
+    Bates, Maechler, Bolker & Walker (2015), J. Stat. Softw. 67(1).
+
+    Examples
+    --------
+    >>> from deconv.datasets.hierarchical import load_sleepstudy
+    >>> from deconv.hierarchical import lmm
+    >>> res = lmm("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy())
+    >>> round(res.fixed_effects["Days"]["estimate"], 4)
+    10.4673
+    """
+    level = check_level(level)
+    ddf = check_choice(ddf, "ddf", ("satterthwaite", "residual", "none"))
+    if formula is not None:
+        design = design_from_formula(formula, data)
+    else:
+        if y is None:
+            raise TypeError("give either a formula (with data) or arrays y, groups[, X, Z]")
+        design = design_from_arrays(y, X, groups, Z, correlated=correlated)
+    design.check()
+    if design.y.ndim != 1:
+        raise ValueError("a linear mixed model needs a 1-D numeric response")
+    if not design.terms:
+        raise ValueError("the model has no random-effect terms; use ordinary least squares")
+    if design.n <= design.p + 1:
+        raise ValueError(f"too few observations ({design.n}) for {design.p} fixed effects")
+    core = LMMCore(design)
+    theta, dev, converged = _minimize_theta(core, reml, core.theta0.copy())
+    return _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, rng,
+                     method_reason)
+
+
+def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, rng, method_reason):
+    design = core.design
+    d = core.decompose(theta)
+    sigma = core.sigma_hat(d, reml)
+    beta = d["beta"]
+    RXinv = np.linalg.inv(d["RX"])
+    vcov = sigma ** 2 * RXinv.T @ RXinv
+    se = np.sqrt(np.diag(vcov))
+    n, p = core.n, core.p
+    diagnostics = []
+    if not converged:
+        msg = "the optimiser did not certify convergence (projected gradient not small)"
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        diagnostics.append(msg)
+    # fixed effects
+    if ddf == "satterthwaite":
+        df = _satterthwaite(core, theta, sigma, reml)
+        im = "Wald-t, Satterthwaite df"
+    elif ddf == "residual":
+        df = np.full(p, float(n - p))
+        im = "Wald-t, residual df"
+    else:
+        df = np.full(p, np.inf)
+        im = "Wald-z"
+    q = np.where(np.isfinite(df), stats.t.ppf(0.5 + level / 2, np.where(np.isfinite(df), df, 1)),
+                 stats.norm.ppf(0.5 + level / 2))
+    tval = beta / se
+    pval = np.where(np.isfinite(df), 2 * stats.t.sf(np.abs(tval), np.where(np.isfinite(df), df, 1)),
+                    2 * stats.norm.sf(np.abs(tval)))
+    fixed = EffectTable(design.xnames, beta, se, beta - q * se, beta + q * se, level=level,
+                        interval_method=im, extra={"df": df, "t": tval, "p": pval})
+    # variance components
+    psi = _psi_from_theta(core, theta, sigma)
+    names, kinds = _psi_names(core)
+    variances = []
+    for v, kd, i in zip(psi, kinds, range(psi.size)):
+        variances.append(v ** 2 if kd == "sd" else np.nan)
+    # covariances for correlation rows
+    Ts = core.T_list(theta)
+    o = 0
+    for T in Ts:
+        S = sigma ** 2 * T @ T.T
+        k = T.shape[0]
+        o += k
+        for j in range(k):
+            for i in range(j + 1, k):
+                variances[o] = S[i, j]
+                o += 1
+    vc = EffectTable(names, psi, None, None, None, level=level, interval_method="",
+                     extra={"variance": variances})
+    # group effects
+    modes = core.conditional_modes(d)
+    condvar = core.conditional_variances(d, sigma)
+    z = stats.norm.ppf(0.5 + level / 2)
+    group_effects, raw, random_effects, condvars = {}, {}, {}, {}
+    seen = {}
+    for t, bm, cv in zip(core.terms, modes, condvar):
+        tag = t.factor
+        seen[tag] = seen.get(tag, 0) + 1
+        if seen[tag] > 1:
+            tag = f"{tag}.{seen[tag] - 1}"
+        csd = np.sqrt(np.diagonal(cv, axis1=1, axis2=2))
+        rows = [f"{lv}: {cn}" for lv in t.levels for cn in t.coef_names]
+        group_effects[tag] = EffectTable(rows, bm.ravel(), csd.ravel(), (bm - z * csd).ravel(),
+                                         (bm + z * csd).ravel(), level=level,
+                                         interval_method="conditional mode +- z * conditional sd")
+        raw[tag] = _raw_group_estimates(core, beta, t).ravel()
+        random_effects[tag] = bm
+        condvars[tag] = cv
+    # fit statistics: log-likelihood is the ML or REML one, as lme4's logLik
+    crit = core._profiled(d, reml)
+    loglik = -crit / 2
+    npar = p + core.n_theta + 1
+    fit_stats = {"nobs": n, "REML criterion" if reml else "deviance": crit, "loglik": loglik,
+                 "AIC": -2 * loglik + 2 * npar, "BIC": -2 * loglik + np.log(n) * npar}
+    for t in core.terms:
+        fit_stats.setdefault(f"groups: {t.factor}", t.n_levels)
+    # boundary diagnostics
+    for nm, kd, v in zip(names, kinds, psi):
+        if nm == "Residual: sd":
+            continue
+        if kd == "sd" and v < 1e-4 * sigma:
+            diagnostics.append(
+                f"{nm} is estimated on the boundary (~0): the {'REML' if reml else 'ML'} mode is "
+                "degenerate (singular fit). The posterior expectation of this scale is positive; "
+                "a full-Bayes fit (method='sampler', needs deconv.sampling) reports it.")
+        if kd == "cor" and np.isfinite(v) and abs(v) > 1 - 1e-4:
+            diagnostics.append(f"{nm} is estimated at +-1 (boundary): singular covariance.")
+    reason = method_reason or (f"{'REML' if reml else 'ML'} via the profiled deviance "
+                               "(exact Gaussian likelihood, lme4 algorithm)")
+    res = LinearMixedResult(model="linear mixed model", method="REML" if reml else "ML",
+                            method_reason=reason, fixed_effects=fixed, variance_components=vc,
+                            group_effects=group_effects, fit_stats=fit_stats,
+                            diagnostics=diagnostics, graph=lmm_graph(design),
+                            raw_group_estimates=raw, formula=design.formula)
+    res.theta, res.sigma, res.beta, res.vcov, res.reml = theta, sigma, beta, vcov, reml
+    res.converged = converged
+    res.random_effects, res.condvar = random_effects, condvars
+    res.n_params = npar
+    res._core = core
+    if ci_method is not None:
+        res.conf_int(ci_method, level=level, n_boot=n_boot, rng=rng)
+    return res
+
+
+def _refit_ml(res):
+    if not res.reml:
+        return res
+    core = res._core
+    theta, dev, conv = _minimize_theta(core, False, res.theta.copy())
+    return _assemble(core, theta, dev, conv, False, 0.95, "none", None, 0, None, None)
+
+
+def lrt(small, large):
+    """Likelihood-ratio test between nested linear mixed models (ML; REML fits are refitted).
+
+    Like lme4's ``anova(m0, m1)``: the chi-square statistic is the difference in ML
+    deviance, with df the difference in the number of parameters. For a variance
+    component tested at its boundary (0) the chi-square p-value is conservative
+    (the null distribution is a chi-square mixture; Self & Liang 1987).
+
+    Returns
+    -------
+    dict with ``chisq``, ``df``, ``p_value``, ``deviance_small``, ``deviance_large``.
+    """
+    for nm, r in (("small", small), ("large", large)):
+        if not isinstance(r, LinearMixedResult):
+            raise TypeError(f"{nm} must be a LinearMixedResult from deconv.hierarchical.lmm")
+    if small._core.n != large._core.n or not np.allclose(small._core.y, large._core.y):
+        raise ValueError("the two models were not fitted to the same response")
+    a, b = _refit_ml(small), _refit_ml(large)
+    df = b.n_params - a.n_params
+    if df <= 0:
+        raise ValueError(f"'large' must have more parameters than 'small' ({b.n_params} vs {a.n_params})")
+    chisq = max(0.0, -2 * a.fit_stats["loglik"] + 2 * b.fit_stats["loglik"])
+    return {"chisq": chisq, "df": df, "p_value": float(stats.chi2.sf(chisq, df)),
+            "deviance_small": -2 * a.fit_stats["loglik"], "deviance_large": -2 * b.fit_stats["loglik"]}
