@@ -450,11 +450,15 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
     if n_warmup > 0:
         if metric_mode == 2:
             # nutpie's start: inverse metric 1/|grad| (clipped), a scale guess from one gradient
+            # (a zero gradient, e.g. a start at the mode, says nothing: keep the given metric)
             for i in range(d):
                 est = fabs(cur.g[i])
-                s.minv[i] = 1.0 / est if est > 1e-4 else 1e4
-                if s.minv[i] < 1e-4:
-                    s.minv[i] = 1e-4
+                if est > 0.0:
+                    s.minv[i] = 1.0 / est
+                    if s.minv[i] < 1e-4:
+                        s.minv[i] = 1e-4
+                    elif s.minv[i] > 1e4:
+                        s.minv[i] = 1e4
         init_stepsize(s, cur)
     da_restart(&da, s.eps)
 
