@@ -1,0 +1,206 @@
+"""Built-in compiled models: NumPy twins (to 1e-10), finite differences, same posterior."""
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import deconv as dc
+from deconv.datasets.sampling import eight_schools, radon_like
+from deconv.sampling.models import ErrorsInVariables, EightSchools, HierarchicalGLM, HierarchicalLinear
+
+
+# ---- slow, obviously-correct NumPy twins of every density (written from the model formulas) ----
+def _halfcauchy5(lt):
+    tau = np.exp(lt)
+    return -np.log1p(tau ** 2 / 25) + lt  # + log-Jacobian
+
+
+def _halfnormal(ls, scale):
+    s = np.exp(ls)
+    return -0.5 * (s / scale) ** 2 + ls
+
+
+def twin_eight_schools(q, y, sigma, centered):
+    mu, lt, v = q[0], q[1], q[2:]
+    tau = np.exp(lt)
+    theta = v if centered else mu + tau * v
+    lp = -mu ** 2 / 50 + _halfcauchy5(lt) - 0.5 * np.sum(((y - theta) / sigma) ** 2)
+    if centered:
+        lp += -0.5 * np.sum(((theta - mu) / tau) ** 2) - len(y) * lt
+    else:
+        lp += -0.5 * np.sum(v ** 2)
+    return lp
+
+
+def twin_hier_linear(q, y, x, g, J, slopes):
+    mu_a, mu_b, lsa, lsy = q[:4]
+    o = 5 if slopes else 4
+    a = mu_a + np.exp(lsa) * q[o:o + J]
+    b = mu_b + np.exp(q[4]) * q[o + J:o + 2 * J] if slopes else np.full(J, mu_b)
+    e = y - a[g] - b[g] * x
+    lp = -len(y) * lsy - 0.5 * np.sum(e ** 2) / np.exp(2 * lsy)
+    lp += -(mu_a ** 2 + mu_b ** 2) / 200 + _halfnormal(lsa, 5) + _halfnormal(lsy, 5)
+    lp += -0.5 * np.sum(q[o:o + J] ** 2)
+    if slopes:
+        lp += _halfnormal(q[4], 5) - 0.5 * np.sum(q[o + J:] ** 2)
+    return lp
+
+
+def twin_glm(q, y, X, g, J, family, trials, offset):
+    p = X.shape[1]
+    beta, lsa, z = q[:p], q[p], q[p + 1:]
+    eta = X @ beta + np.exp(lsa) * z[g] + offset
+    if family == "logistic":
+        ll = np.sum(y * eta - trials * np.logaddexp(0, eta))
+    else:
+        ll = np.sum(y * eta - np.exp(eta))
+    return ll - np.sum(beta ** 2) / 50 + _halfnormal(lsa, 2.5) - 0.5 * np.sum(z ** 2)
+
+
+def twin_eiv(q, w, y, var_u):
+    al, be, mx, lsx, lsy = q[:5]
+    X = q[5:]
+    n = len(y)
+    lp = -n * lsx - 0.5 * np.sum((X - mx) ** 2) / np.exp(2 * lsx)
+    lp += -0.5 * np.sum((w - X) ** 2 / var_u)
+    lp += -n * lsy - 0.5 * np.sum((y - al - be * X) ** 2) / np.exp(2 * lsy)
+    lp += -(al ** 2 + be ** 2 + mx ** 2) / 200 + _halfnormal(lsx, 5) + _halfnormal(lsy, 5)
+    return lp
+
+
+def _fd_grad(f, q, h=1e-6):
+    g = np.empty_like(q)
+    for k in range(q.size):
+        e = np.zeros_like(q)
+        e[k] = h
+        g[k] = (f(q + e) - f(q - e)) / (2 * h)
+    return g
+
+
+def _cases():
+    rng = np.random.default_rng(0)
+    es = eight_schools()
+    out = []
+    for c in (False, True):
+        out.append((f"eight_schools_{'c' if c else 'nc'}", EightSchools(es["y"], es["sigma"], centered=c),
+                    lambda q, c=c: twin_eight_schools(q, es["y"], es["sigma"], c)))
+    r = radon_like(rng=1, n_groups=12, n=80, random_slopes=True)
+    for s in (False, True):
+        out.append((f"hier_linear_{'slopes' if s else 'int'}",
+                    HierarchicalLinear(r["y"], r["x"], r["county"], random_slopes=s),
+                    lambda q, s=s: twin_hier_linear(q, r["y"], r["x"], r["county"], 12, s)))
+    n, J = 60, 7
+    g = rng.integers(0, J, n)
+    g[:J] = np.arange(J)
+    X = rng.normal(size=(n, 2))
+    trials = rng.integers(1, 6, n).astype(float)
+    yb = rng.binomial(trials.astype(int), 0.4).astype(float)
+    m = HierarchicalGLM(yb, X, g, family="logistic", trials=trials)
+    out.append(("glm_logistic", m, lambda q: twin_glm(q, yb, m.X, g, J, "logistic", trials, 0.0)))
+    off = rng.normal(0, 0.3, n)
+    yp = rng.poisson(2.0, n).astype(float)
+    mp = HierarchicalGLM(yp, X, g, family="poisson", offset=off)
+    out.append(("glm_poisson", mp, lambda q: twin_glm(q, yp, mp.X, g, J, "poisson", 1.0, off)))
+    xt = rng.normal(1, 1, 30)
+    w = xt + rng.normal(0, 0.5, 30)
+    y = 1 + 2 * xt + rng.normal(0, 0.3, 30)
+    vu = np.full(30, 0.25)
+    out.append(("eiv", ErrorsInVariables(w, y, error_sd=0.5), lambda q: twin_eiv(q, w, y, vu)))
+    return out
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name,model,twin", CASES, ids=[c[0] for c in CASES])
+def test_compiled_density_matches_numpy_twin_and_finite_differences(name, model, twin):
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        q = rng.uniform(-1.5, 1.5, model.dim)
+        lp, g = model.logp_grad(q)
+        # same density as the twin (both up to the same additive constant), to 1e-10
+        assert_allclose(lp, twin(q), rtol=1e-10, atol=1e-10)
+        # analytic gradient against central differences of the twin (error O(h^2) ~ 1e-7)
+        assert_allclose(g, _fd_grad(twin, q), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,model,twin", CASES[:1] + CASES[4:5], ids=["eight_schools", "glm"])
+def test_compiled_and_python_paths_agree(name, model, twin):
+    # the same model as a Python callable (gradient from the compiled kernel, so the two paths
+    # see identical numbers) must give identical draws with the same seed
+    def f(q):
+        return model.logp_grad(q)
+    a = dc.sampling.nuts(model, chains=2, warmup=200, draws=200, rng=5, warn=False)
+    b = dc.sampling.nuts(f, dim=model.dim, chains=2, warmup=200, draws=200, rng=5, warn=False)
+    np.testing.assert_array_equal(a._unconstrained, b.draws)
+
+
+def test_eight_schools_posterior():
+    # Posterior of tau for eight schools with these priors: mean ~3.6, sd ~3.2 (Stan,
+    # posteriordb "eight_schools_noncentered"); mu mean ~4.4, sd ~3.3.
+    es = eight_schools()
+    post = dc.sampling.nuts(EightSchools(es["y"], es["sigma"]), rng=0)
+    assert abs(post.mean("tau") - 3.6) < 4 * dc.sampling.mcse_mean(post["tau"]) + 0.15
+    assert abs(post.mean("mu") - 4.4) < 4 * dc.sampling.mcse_mean(post["mu"]) + 0.15
+    assert post.rhat().max() < 1.01
+    assert post["theta"].shape == (4, 1000, 8)
+
+
+def test_centred_eight_schools_warns_divergences():
+    es = eight_schools()
+    with pytest.warns(dc.SamplingWarning, match="divergent"):
+        post = dc.sampling.nuts(EightSchools(es["y"], es["sigma"], centered=True), chains=2,
+                                warmup=300, draws=300, rng=1)
+    assert post.n_divergent > 0
+    pos = post.divergence_positions[post.stats["diverging"].astype(bool)]
+    assert np.all(np.isfinite(pos)) and np.all(pos[:, 1] > 0)  # tau positive at divergences
+
+
+def test_radon_like_recovers_truth():
+    r = radon_like(rng=3)
+    post = dc.sampling.nuts(HierarchicalLinear(r["y"], r["x"], r["county"]), chains=2,
+                            warmup=500, draws=500, rng=0, warn=False)
+    # simulated truth: sigma_y = 0.75, slope -0.7, sigma_a = 0.3 (posterior sd ~0.02, 0.06, 0.04)
+    assert abs(post.mean("sigma_y") - 0.75) < 0.06
+    assert abs(post.mean("mu_b") - (-0.7)) < 0.2
+    assert abs(post.mean("sigma_a") - 0.3) < 0.15
+    assert post.rhat().max() < 1.02
+
+
+def test_eiv_corrects_attenuation():
+    rng = np.random.default_rng(7)
+    n = 200
+    xt = rng.normal(0, 1, n)
+    w = xt + rng.normal(0, 0.8, n)      # reliability 1 / 1.64 = 0.61
+    y = 0.5 + 1.0 * xt + rng.normal(0, 0.3, n)
+    naive = np.polyfit(w, y, 1)[0]      # attenuated towards 0.61
+    post = dc.sampling.nuts(ErrorsInVariables(w, y, error_sd=0.8), chains=2, warmup=500,
+                            draws=500, rng=1, warn=False)
+    assert naive < 0.75
+    lo, hi = post.interval("beta", 0.99)
+    assert lo < 1.0 < hi
+
+
+def test_eiv_replicates_estimate_error_variance():
+    rng = np.random.default_rng(2)
+    xt = rng.normal(size=50)
+    w = xt[:, None] + rng.normal(0, 0.5, (50, 2))
+    m = ErrorsInVariables(w, 2 * xt, error_sd=None)
+    # pooled within-row variance estimates 0.25; the row mean of 2 replicates has variance 0.125
+    assert_allclose(m.var_u, 0.125, rtol=0.3)
+
+
+def test_model_bad_input():
+    with pytest.raises(ValueError, match="sigma"):
+        EightSchools([1, 2], [1, 0])
+    with pytest.raises(ValueError, match="y"):
+        EightSchools([1, np.nan], [1, 1])
+    with pytest.raises(ValueError, match="group"):
+        HierarchicalLinear([1, 2, 3], [0, 1, 0], [0, 1])
+    with pytest.raises(ValueError, match="family"):
+        HierarchicalGLM([1, 0], None, [0, 1], family="probit")
+    with pytest.raises(ValueError, match="trials"):
+        HierarchicalGLM([2, 0], None, [0, 1], trials=[1, 1])
+    with pytest.raises(ValueError, match="error_sd"):
+        ErrorsInVariables([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="length"):
+        EightSchools([1, 2, 3], [1, 1]).logp_grad(np.zeros(3))
