@@ -9,8 +9,9 @@ Estimators (scikit-learn shaped: ``fit`` returns self, ``transform`` gives poste
 Families: normal with known per-unit standard errors, Poisson with exposures, binomial
 with trials, or a user-supplied log-likelihood matrix.
 """
+from deconv.eb.conjugate import Conjugate, ParametricPrior
 from deconv.eb.npmle import NPMLE, FixedPrior
 from deconv.eb.prior import Prior
 from deconv.eb.solvers import NPMLEResult, em, kkt_vector, mixsqp
 
-__all__ = ["NPMLE", "FixedPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
+__all__ = ["NPMLE", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
