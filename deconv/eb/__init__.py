@@ -1,0 +1,17 @@
+"""Empirical-Bayes deconvolution: estimate the prior G of z_i ~ p(z | theta_i),
+theta_i ~ G, then report per-unit posteriors.
+
+Estimators (scikit-learn shaped: ``fit`` returns self, ``transform`` gives posterior means):
+
+``NPMLE``      Kiefer--Wolfowitz nonparametric MLE on a grid (certified mix-SQP solver)
+``Prior``      the estimated prior (grid, weights, pdf, cdf, ppf, mean, var, plot)
+
+Families: normal with known per-unit standard errors, Poisson with exposures, binomial
+with trials, or a user-supplied log-likelihood matrix.
+"""
+from deconv.eb.conjugate import Conjugate, ParametricPrior
+from deconv.eb.npmle import NPMLE, FixedPrior
+from deconv.eb.prior import Prior
+from deconv.eb.solvers import NPMLEResult, em, kkt_vector, mixsqp
+
+__all__ = ["NPMLE", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
