@@ -73,9 +73,14 @@ for pyx in sorted((HERE / "csrc").glob("*.pyx")):
         )
     )
 
+JOBS = max(1, min(8, os.cpu_count() or 1))
+
 setup(
+    # compile the kernels in parallel (a fresh 2-core CI machine builds them in about half the time)
+    options={"build_ext": {"parallel": JOBS}},
     ext_modules=cythonize(
         extensions,
+        nthreads=JOBS if sys.platform != "win32" else 0,
         compiler_directives=directives,
         include_path=["csrc"],
         build_dir="build/cython",
