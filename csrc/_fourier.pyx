@@ -5,6 +5,8 @@
 # Kernel only: the caller (deconv.density) guarantees contiguous float64 input of matching
 # lengths, finite values, K >= 1 and output arrays of the right length. No validation here.
 #
+# Threads are used only for large jobs (a parallel region costs milliseconds of start-up and
+# barrier waiting on a busy machine).
 # Determinism: observations are split into fixed-size blocks (the split depends on n only),
 # each block is summed serially into its own buffer, and the buffers are added in block
 # order, so results do not depend on the number of threads.
@@ -65,7 +67,7 @@ def ecf(const double[::1] y, const double[::1] weights, double dt,
     cdef Py_ssize_t b, j, jend, k
     cdef double w
     with nogil:
-        for b in prange(nb, schedule="dynamic"):
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
             if jend > n:
                 jend = n
@@ -101,7 +103,7 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
     cdef double w, c, s, re, im, tmp, ph, yj, sj, pr, pi_, a, gk, gr, gq
     cdef double complex phi
     with nogil:
-        for b in prange(nb, schedule="dynamic"):
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
             if jend > n:
                 jend = n
@@ -176,7 +178,7 @@ def fourier_eval(const double[::1] g_re, const double[::1] g_im, double dt,
     cdef Py_ssize_t i, k, ka, k0, kend
     cdef double yi, c, s, re, im, tmp, ph, fsum, Fsum, tk
     with nogil:
-        for i in prange(G, schedule="static"):
+        for i in prange(G, schedule="static", use_threads_if=G * K > 2000000):
             yi = y[i]
             c = cos(dt * yi)
             s = sin(dt * yi)

@@ -14,7 +14,7 @@ data plus one evaluation on the band's grid; the error law is held fixed.
 
 These are bands for :math:`E\hat f` (the smoothed density at the chosen bandwidth): the
 smoothing bias is not covered, as usual for kernel estimators. Bands are for the raw
-estimate; the lower limit is reported clipped at zero.
+estimate; both limits are reported clipped at zero (a density is non-negative).
 
 References
 ----------
@@ -137,4 +137,4 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
         tmax = np.max(np.abs(dev[:, ok]) / s[ok], axis=1)
         crit = float(np.quantile(tmax, level))
         lower, upper = f_hat - crit * s, f_hat + crit * s
-    return ConfidenceBand(x, f_hat, np.maximum(lower, 0.0), upper, level, kind, n_boot, crit)
+    return ConfidenceBand(x, f_hat, np.maximum(lower, 0.0), np.maximum(upper, 0.0), level, kind, n_boot, crit)
