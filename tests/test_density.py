@@ -290,6 +290,42 @@ def test_replicates_close_to_known_noise():
     assert ise < naive
 
 
+def test_replicates_with_missing_values():
+    rng = np.random.default_rng(15)
+    n = 1500
+    x = _bimodal(n, rng)
+    reps = x[:, None] + Laplace(sd=0.5).rvs((n, 3), rng=rng)
+    reps[rng.random((n, 3)) < 0.3] = np.nan
+    reps[np.all(np.isnan(reps), axis=1), 0] = 0.0 + x[np.all(np.isnan(reps), axis=1)]
+    est = DeconvolutionKDE(noise="replicates").fit(reps)
+    assert est.noise_.heteroscedastic
+    g = np.linspace(-4, 4, 801)
+    truth = 0.5 * (np.exp(-(g + 1) ** 2 / 0.32) / (0.4 * np.sqrt(2 * np.pi))
+                   + np.exp(-(g - 1.2) ** 2 / 0.5) / (0.5 * np.sqrt(2 * np.pi)))
+    from scipy.stats import gaussian_kde
+
+    means = np.nanmean(reps, axis=1)
+    ise = integrate.trapezoid((est.pdf(g) - truth) ** 2, g)
+    naive = integrate.trapezoid((gaussian_kde(means)(g) - truth) ** 2, g)
+    assert ise < naive
+    with pytest.raises(ValueError, match="row"):
+        DeconvolutionKDE(noise="replicates").fit(np.array([[1.0, 2.0], [np.nan, np.nan], [0.5, 0.7]]))
+
+
+def test_grouped_noise_with_one_law_equals_homoscedastic():
+    from deconv.density import _spectrum as sp
+
+    rng = np.random.default_rng(16)
+    y = rng.uniform(3, 7, 700)
+    law = Laplace(sd=0.4)
+    idx = np.arange(700)
+    grouped = sp.GroupedNoise([(idx[:300], law), (idx[300:], law)], 700)
+    a = sp.spectrum(y, grouped, 0.05, 60, method="direct")
+    b = sp.spectrum(y, law, 0.05, 60, method="direct")
+    assert_allclose(a.z, b.z, rtol=1e-12, atol=1e-14)
+    assert_allclose(a.d, b.d, rtol=1e-12)
+
+
 # --- bootstrap bands -------------------------------------------------------------------------
 def test_bands_cover_expected_estimate():
     """Pointwise 90% bands at x = 0 cover E f_hat(0) in about 90% of samples.
@@ -391,8 +427,6 @@ def test_bad_input_errors():
         DeconvolutionKDE(noise=law).fit(np.ones(10))
     with pytest.raises(ValueError, match="grid"):
         DeconvolutionKDE(noise=law, grid=3).fit(w)
-    with pytest.raises(ValueError, match="missing"):
-        DeconvolutionKDE(noise="replicates").fit(np.array([[1.0, 2.0], [np.nan, 1.0], [0.5, 0.7]]))
     with pytest.raises(ValueError, match="binned"):
         DeconvolutionKDE(noise=Normal(sd=np.full(50, 0.2)), method="binned").fit(w)
     with pytest.raises(AttributeError, match="not fitted"):

@@ -35,6 +35,30 @@ MAX_BINS = 2 ** 23
 _TINY = 1e-150
 
 
+class GroupedNoise:
+    """Observations in groups sharing one error law each (e.g. means of m_j replicates).
+
+    Deconvolved with the Delaigle & Meister (2008) weighting, one cf per group:
+    z = sum_g conj(phi_g) sum_{j in g} e^{itY_j} / sum_g n_g |phi_g|^2.
+    """
+
+    heteroscedastic = True
+    kernel_code = -1
+
+    def __init__(self, groups, n):
+        self.groups = groups          # list of (index array, homoscedastic law)
+        sd = np.empty(n)
+        for idx, law in groups:
+            sd[idx] = law.sd
+        self.sd = sd
+        self.var = sd ** 2
+        self.n_obs = n
+
+    def __repr__(self):
+        parts = ", ".join(f"{idx.size} x {law!r}" for idx, law in self.groups)
+        return f"GroupedNoise({parts})"
+
+
 class Spectrum:
     """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1."""
 
@@ -106,6 +130,24 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
     """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P))."""
     n = y.size if weights is None else float(weights.sum())
     t = np.arange(K) * dt
+    if isinstance(noise, GroupedNoise):
+        num = np.zeros(K, dtype=np.complex128)
+        den = np.zeros(K)
+        for idx, law in noise.groups:
+            wg = None if weights is None else np.ascontiguousarray(weights[idx])
+            yg = np.ascontiguousarray(y[idx])
+            ng = yg.size if wg is None else float(wg.sum())
+            if ng == 0:
+                continue
+            if method == "binned":
+                psi = ecf_binned(yg, dt, K, n_bins, wg)
+            else:
+                psi = ecf_direct(yg, dt, K, wg)
+            phi = noise_cf_grid(law, t, noise.n_obs)
+            num += ng * psi * np.conj(phi)
+            den += ng * np.abs(phi) ** 2
+        den = np.maximum(den, _TINY)
+        return Spectrum(dt, num / den, 1.0 / den, n)
     if noise.heteroscedastic:
         num_re = np.empty(K)
         num_im = np.empty(K)
@@ -128,6 +170,12 @@ def diagonal_approx(noise, n, n_quantiles=128):
     """A cheap approximation t -> d(t), for choosing grids before the data pass.
 
     Homoscedastic: exact. Heteroscedastic: the error sds summarised by quantiles."""
+    if isinstance(noise, GroupedNoise):
+        def d(t):
+            t = np.asarray(t, dtype=np.float64)
+            s = sum(idx.size * np.abs(noise_cf_grid(law, t, n)) ** 2 for idx, law in noise.groups)
+            return 1.0 / np.maximum(s, _TINY)
+        return d
     if not noise.heteroscedastic:
         def d(t):
             phi = noise_cf_grid(noise, np.asarray(t, dtype=np.float64), n)

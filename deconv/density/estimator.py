@@ -47,7 +47,9 @@ class DeconvolutionKDE:
         law is estimated from within-row differences
         (:meth:`deconv.noise.Empirical.from_replicates`, Delaigle, Hall & Meister 2008) and
         the observations are the row means, whose error cf is
-        :math:`\hat\varphi_U(t/m)^m`. An :class:`~deconv.noise.Empirical` law may also be
+        :math:`\hat\varphi_U(t/m)^m`. Missing replicates are NaN: rows with different
+        numbers :math:`m_j` of replicates have row means with different error laws, combined
+        with the Delaigle & Meister (2008) weighting. An :class:`~deconv.noise.Empirical` law may also be
         given directly, with either a replicate matrix or single measurements.
     bandwidth : {"pi", "nr", "cv", "boot"} or float
         Selector (see :mod:`deconv.density.bandwidth`: two-stage plug-in, normal
@@ -148,11 +150,18 @@ class DeconvolutionKDE:
             raise ValueError(f"w must have at least 2 replicate columns, got {reps.shape[1]}")
         if np.any(np.isinf(reps)):
             raise ValueError("w contains infinite values")
-        if np.any(np.isnan(reps)):
-            raise ValueError("w has missing replicates (NaN); deconvolution of row means "
-                             "needs complete rows (drop or impute incomplete individuals)")
-        m = reps.shape[1]
-        return reps.mean(axis=1), law.mean_of_replicates(m)
+        observed = ~np.isnan(reps)
+        m = observed.sum(axis=1)
+        if np.any(m == 0):
+            bad = int(np.flatnonzero(m == 0)[0])
+            raise ValueError(f"w row {bad} has no measured replicate (all NaN)")
+        means = np.where(observed, reps, 0.0).sum(axis=1) / m
+        if np.all(m == m[0]):
+            return means, law.mean_of_replicates(int(m[0]))
+        # rows with different numbers of replicates: row means with different error laws,
+        # combined with the Delaigle-Meister weighting (one law per replicate count)
+        groups = [(np.flatnonzero(m == k), law.mean_of_replicates(int(k))) for k in np.unique(m)]
+        return means, sp.GroupedNoise(groups, means.size)
 
     # --- fitting --------------------------------------------------------------------------
     def fit(self, w):
@@ -166,7 +175,7 @@ class DeconvolutionKDE:
             bw = check_positive_scalar(bw, "bandwidth")
         w, noise = self._observations(w)
         n = w.size
-        if noise.heteroscedastic:
+        if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
             if method == "binned":
                 raise ValueError("method='binned' is not available for heteroscedastic noise; "
                                  "use 'direct' or 'auto'")
