@@ -102,11 +102,17 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
     cdef Py_ssize_t b, j, jend, k, ka, k0, kend
     cdef double w, c, s, re, im, tmp, ph, yj, sj, pr, pi_, a, gk, gr, gq
     cdef double complex phi
+    cdef double* pre
+    cdef double* pim
+    cdef double* pden
     with nogil:
         for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
             if jend > n:
                 jend = n
+            pre = &p_re[b, 0]
+            pim = &p_im[b, 0]
+            pden = &p_den[b, 0]
             for j in range(b * bs, jend):
                 w = 1.0 if unit else weights[j]
                 if w == 0.0:
@@ -130,28 +136,38 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                         gk = exp(-0.5 * a * <double>k0 * <double>k0)
                         gr = exp(-0.5 * a * (2.0 * <double>k0 + 1.0))
                         gq = exp(-a)
-                    for k in range(k0, kend):
-                        if code == 0:
-                            pr = gk
-                            pi_ = 0.0
+                        for k in range(k0, kend):
+                            pre[k] += re * gk
+                            pim[k] += im * gk
+                            pden[k] += w * gk * gk
                             gk = gk * gr
                             gr = gr * gq
-                        elif code == 1:
-                            # Laplace at unit sd: 1 / (1 + u^2 / 2), real
-                            ph = sj * (<double>k * dt)
-                            pr = 1.0 / (1.0 + 0.5 * ph * ph)
-                            pi_ = 0.0
-                        else:
+                            tmp = re * c - im * s
+                            im = re * s + im * c
+                            re = tmp
+                    elif code == 1:
+                        # Laplace at unit sd: 1 / (1 + u^2 / 2), real
+                        a = 0.5 * sj * sj * dt * dt
+                        for k in range(k0, kend):
+                            pr = 1.0 / (1.0 + a * <double>k * <double>k)
+                            pre[k] += re * pr
+                            pim[k] += im * pr
+                            pden[k] += w * pr * pr
+                            tmp = re * c - im * s
+                            im = re * s + im * c
+                            re = tmp
+                    else:
+                        for k in range(k0, kend):
                             phi = std_cf(code, param, sj * (<double>k * dt))
                             pr = phi.real
                             pi_ = phi.imag
-                        # (re + i im) * (pr - i pi_)
-                        p_re[b, k] += re * pr + im * pi_
-                        p_im[b, k] += im * pr - re * pi_
-                        p_den[b, k] += w * (pr * pr + pi_ * pi_)
-                        tmp = re * c - im * s
-                        im = re * s + im * c
-                        re = tmp
+                            # (re + i im) * (pr - i pi_)
+                            pre[k] += re * pr + im * pi_
+                            pim[k] += im * pr - re * pi_
+                            pden[k] += w * (pr * pr + pi_ * pi_)
+                            tmp = re * c - im * s
+                            im = re * s + im * c
+                            re = tmp
         for k in range(K):
             num_re[k] = 0.0
             num_im[k] = 0.0
