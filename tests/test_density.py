@@ -231,6 +231,14 @@ def test_negative_mass_warns():
     assert est.pdf_raw(0.0) != est.pdf(0.0)
 
 
+def test_noise_larger_than_data_warns():
+    from deconv.exceptions import DeconvWarning
+
+    w = np.random.default_rng(17).normal(size=200)
+    with pytest.warns(DeconvWarning, match="error variance"):
+        DeconvolutionKDE(noise=Normal(sd=1.5), bandwidth=1.0).fit(w)
+
+
 def test_user_grid_and_grid_size(data):
     law = Normal(sd=0.3)
     w = data + law.rvs(data.size, rng=1)

@@ -18,7 +18,7 @@ import numpy as np
 
 from deconv._validation import (as_1d_float, as_float_array, check_choice, check_int,
                                 check_positive_scalar)
-from deconv.exceptions import NegativeDensityWarning
+from deconv.exceptions import DeconvWarning, NegativeDensityWarning
 from deconv.noise import Empirical, NoiseLaw
 from deconv.density import _spectrum as sp
 from deconv.density.bandwidth import SELECTORS, SelectionContext, select
@@ -206,6 +206,10 @@ class DeconvolutionKDE:
         var_w = float(np.var(w, ddof=1))
         scale = math.sqrt(var_w)
         var_u = float(np.mean(noise.var))
+        if var_u >= var_w:
+            warnings.warn(f"the error variance ({var_u:.4g}) is not smaller than the sample "
+                          f"variance of w ({var_w:.4g}): the noise law is probably misspecified "
+                          "and the estimate is unreliable", DeconvWarning, stacklevel=2)
 
         def frame(P, centre):
             return P, 2.0 * np.pi / P, centre - 0.5 * P
