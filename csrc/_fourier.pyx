@@ -85,26 +85,25 @@ def ecf(const double[::1] y, const double[::1] weights, double dt,
 
 
 def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weights,
-               int code, double param, double dt,
-               double[::1] num_re, double[::1] num_im, double[::1] den):
-    """Delaigle-Meister sums for heteroscedastic errors U_j with sd[j]:
+               int code, double param, double dt, Py_ssize_t k_start,
+               double[::1] num_re, double[::1] num_im):
+    """Delaigle-Meister numerator for heteroscedastic errors U_j with sd[j]:
 
-    num[k] = sum_j w_j exp(i t_k y_j) conj(phi_j(t_k)),  den[k] = sum_j w_j |phi_j(t_k)|^2,
+    num[kk] = sum_j w_j exp(i t_k y_j) conj(phi_j(t_k)),  k = k_start + kk,
     with phi_j(t) = std_cf(code, param, sd[j] * t) and t_k = k dt. Empty ``weights`` = unit.
+    The frequency offset lets callers extend a spectrum without recomputing it.
     """
     cdef Py_ssize_t n = y.shape[0], K = num_re.shape[0]
     cdef Py_ssize_t bs = _block_size(n)
     cdef Py_ssize_t nb = (n + bs - 1) // bs
     cdef double[:, ::1] p_re = np.zeros((nb, K))
     cdef double[:, ::1] p_im = np.zeros((nb, K))
-    cdef double[:, ::1] p_den = np.zeros((nb, K))
     cdef bint unit = weights.shape[0] == 0
-    cdef Py_ssize_t b, j, jend, k, ka, k0, kend
-    cdef double w, c, s, re, im, tmp, ph, yj, sj, pr, pi_, a, gk, gr, gq
+    cdef Py_ssize_t b, j, jend, kk, ka, k0, kend
+    cdef double w, c, s, re, im, tmp, ph, yj, sj, pr, pi_, a, gk, gr, gq, kf
     cdef double complex phi
     cdef double* pre
     cdef double* pim
-    cdef double* pden
     with nogil:
         for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
@@ -112,7 +111,6 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                 jend = n
             pre = &p_re[b, 0]
             pim = &p_im[b, 0]
-            pden = &p_den[b, 0]
             for j in range(b * bs, jend):
                 w = 1.0 if unit else weights[j]
                 if w == 0.0:
@@ -123,7 +121,8 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                 s = sin(dt * yj)
                 for ka in range((K + ANCHOR - 1) // ANCHOR):
                     k0 = ka * ANCHOR
-                    ph = <double>k0 * dt * yj
+                    kf = <double>(k_start + k0)
+                    ph = kf * dt * yj
                     re = w * cos(ph)
                     im = w * sin(ph)
                     kend = k0 + ANCHOR
@@ -133,13 +132,12 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                         # normal errors: exp(-a k^2 / 2) by a two-term recurrence, exact
                         # exp at each anchor (saves one exp per observation and frequency)
                         a = sj * sj * dt * dt
-                        gk = exp(-0.5 * a * <double>k0 * <double>k0)
-                        gr = exp(-0.5 * a * (2.0 * <double>k0 + 1.0))
+                        gk = exp(-0.5 * a * kf * kf)
+                        gr = exp(-0.5 * a * (2.0 * kf + 1.0))
                         gq = exp(-a)
-                        for k in range(k0, kend):
-                            pre[k] += re * gk
-                            pim[k] += im * gk
-                            pden[k] += w * gk * gk
+                        for kk in range(k0, kend):
+                            pre[kk] += re * gk
+                            pim[kk] += im * gk
                             gk = gk * gr
                             gr = gr * gq
                             tmp = re * c - im * s
@@ -148,35 +146,90 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                     elif code == 1:
                         # Laplace at unit sd: 1 / (1 + u^2 / 2), real
                         a = 0.5 * sj * sj * dt * dt
-                        for k in range(k0, kend):
-                            pr = 1.0 / (1.0 + a * <double>k * <double>k)
-                            pre[k] += re * pr
-                            pim[k] += im * pr
-                            pden[k] += w * pr * pr
+                        for kk in range(k0, kend):
+                            kf = <double>(k_start + kk)
+                            pr = 1.0 / (1.0 + a * kf * kf)
+                            pre[kk] += re * pr
+                            pim[kk] += im * pr
                             tmp = re * c - im * s
                             im = re * s + im * c
                             re = tmp
                     else:
-                        for k in range(k0, kend):
-                            phi = std_cf(code, param, sj * (<double>k * dt))
+                        for kk in range(k0, kend):
+                            phi = std_cf(code, param, sj * (<double>(k_start + kk) * dt))
                             pr = phi.real
                             pi_ = phi.imag
                             # (re + i im) * (pr - i pi_)
-                            pre[k] += re * pr + im * pi_
-                            pim[k] += im * pr - re * pi_
-                            pden[k] += w * (pr * pr + pi_ * pi_)
+                            pre[kk] += re * pr + im * pi_
+                            pim[kk] += im * pr - re * pi_
                             tmp = re * c - im * s
                             im = re * s + im * c
                             re = tmp
+        for kk in range(K):
+            num_re[kk] = 0.0
+            num_im[kk] = 0.0
+        for b in range(nb):
+            for kk in range(K):
+                num_re[kk] = num_re[kk] + p_re[b, kk]
+                num_im[kk] = num_im[kk] + p_im[b, kk]
+
+
+def hetero_den(const double[::1] sd, const double[::1] weights, int code, double param,
+               double dt, double[::1] den):
+    """den[k] = sum_j w_j |phi_j(t_k)|^2, t_k = k dt (the Delaigle-Meister denominator).
+
+    No rotation recurrence, so it costs a fraction of the numerator. Empty ``weights`` = unit.
+    """
+    cdef Py_ssize_t n = sd.shape[0], K = den.shape[0]
+    cdef Py_ssize_t bs = _block_size(n)
+    cdef Py_ssize_t nb = (n + bs - 1) // bs
+    cdef double[:, ::1] part = np.zeros((nb, K))
+    cdef bint unit = weights.shape[0] == 0
+    cdef Py_ssize_t b, j, jend, k, ka, k0, kend
+    cdef double w, a, pr, kf, gk, gr, gq
+    cdef double complex phi
+    cdef double* pd
+    with nogil:
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
+            jend = (b + 1) * bs
+            if jend > n:
+                jend = n
+            pd = &part[b, 0]
+            for j in range(b * bs, jend):
+                w = 1.0 if unit else weights[j]
+                if w == 0.0:
+                    continue
+                a = sd[j] * dt
+                if code == 0:
+                    # |phi|^2 = exp(-a^2 k^2) by the same two-term recurrence as above,
+                    # re-anchored with an exact exp every ANCHOR steps
+                    for ka in range((K + ANCHOR - 1) // ANCHOR):
+                        k0 = ka * ANCHOR
+                        kf = <double>k0
+                        gk = w * exp(-a * a * kf * kf)
+                        gr = exp(-a * a * (2.0 * kf + 1.0))
+                        gq = exp(-2.0 * a * a)
+                        kend = k0 + ANCHOR
+                        if kend > K:
+                            kend = K
+                        for k in range(k0, kend):
+                            pd[k] += gk
+                            gk = gk * gr
+                            gr = gr * gq
+                elif code == 1:
+                    a = 0.5 * a * a
+                    for k in range(K):
+                        pr = 1.0 / (1.0 + a * <double>k * <double>k)
+                        pd[k] += w * pr * pr
+                else:
+                    for k in range(K):
+                        phi = std_cf(code, param, a * <double>k)
+                        pd[k] += w * (phi.real * phi.real + phi.imag * phi.imag)
         for k in range(K):
-            num_re[k] = 0.0
-            num_im[k] = 0.0
             den[k] = 0.0
         for b in range(nb):
             for k in range(K):
-                num_re[k] = num_re[k] + p_re[b, k]
-                num_im[k] = num_im[k] + p_im[b, k]
-                den[k] = den[k] + p_den[b, k]
+                den[k] = den[k] + part[b, k]
 
 
 def fourier_eval(const double[::1] g_re, const double[::1] g_im, double dt,

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from deconv._kernels._binning import linear_bin
-from deconv._kernels._fourier import ecf, ecf_hetero
+from deconv._kernels._fourier import ecf, ecf_hetero, hetero_den
 
 # fine-grid spacing of the binned path, as a fraction of the smallest bandwidth it serves
 BIN_RATIO = 64
@@ -60,25 +60,45 @@ class GroupedNoise:
 
 
 class Spectrum:
-    """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1."""
+    """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1.
 
-    def __init__(self, dt, z, d, n):
+    ``z`` may be computed lazily: with ``extend(k0, k1)`` given, only the frequencies a
+    caller asks for (:meth:`z_upto`) are computed, in increasing ranges. Bandwidth selectors
+    rarely need z up to the end of the grid (the plug-in needs it only up to 1/g for its
+    pilots and up to 1/h for the estimate), which halves the heteroscedastic cost.
+    """
+
+    def __init__(self, dt, z, d, n, extend=None):
         self.dt = float(dt)
-        self.z = z
+        self._z = z
         self.d = d
         self.n = n
+        self._extend = extend
 
     @property
     def K(self):
-        return self.z.size
+        return self.d.size
 
     @property
     def t(self):
         return np.arange(self.K) * self.dt
 
+    def z_upto(self, k):
+        """z for the first k frequencies (computing missing ones if lazy)."""
+        k = min(int(k), self.K)
+        if self._z.size < k:
+            # extend in generous steps so repeated small requests stay cheap
+            k_new = min(self.K, max(k, int(1.25 * self._z.size) + 16))
+            self._z = np.concatenate([self._z, self._extend(self._z.size, k_new)])
+        return self._z[:k]
+
+    @property
+    def z(self):
+        return self.z_upto(self.K)
+
     def head(self, K):
-        """The first K frequencies (a view)."""
-        return Spectrum(self.dt, self.z[:K], self.d[:K], self.n)
+        """The first K frequencies."""
+        return Spectrum(self.dt, self.z_upto(K), self.d[:K], self.n)
 
 
 def ecf_direct(y, dt, K, weights=None):
@@ -126,8 +146,10 @@ def noise_cf_grid(noise, t, n):
     return phi
 
 
-def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
-    """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P))."""
+def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
+    """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P)).
+
+    ``lazy=True`` defers the heteroscedastic numerator to :meth:`Spectrum.z_upto`."""
     n = y.size if weights is None else float(weights.sum())
     t = np.arange(K) * dt
     if isinstance(noise, GroupedNoise):
@@ -149,14 +171,23 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
         den = np.maximum(den, _TINY)
         return Spectrum(dt, num / den, 1.0 / den, n)
     if noise.heteroscedastic:
-        num_re = np.empty(K)
-        num_im = np.empty(K)
+        sd = np.ascontiguousarray(noise.sd, dtype=np.float64)
+        w = np.empty(0) if weights is None else weights
+        code, param = int(noise.kernel_code), float(noise.kernel_param)
         den = np.empty(K)
-        ecf_hetero(y, np.ascontiguousarray(noise.sd, dtype=np.float64),
-                   np.empty(0) if weights is None else weights,
-                   int(noise.kernel_code), float(noise.kernel_param), dt, num_re, num_im, den)
+        hetero_den(sd, w, code, param, dt, den)
         den = np.maximum(den, _TINY)
-        return Spectrum(dt, (num_re + 1j * num_im) / den, 1.0 / den, n)
+
+        def extend(k0, k1):
+            num_re = np.empty(k1 - k0)
+            num_im = np.empty(k1 - k0)
+            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im)
+            return (num_re + 1j * num_im) / den[k0:k1]
+
+        spec = Spectrum(dt, np.empty(0, dtype=np.complex128), 1.0 / den, n, extend)
+        if not lazy:
+            spec.z_upto(K)
+        return spec
     if method == "binned":
         psi = ecf_binned(y, dt, K, n_bins, weights)
     else:

@@ -224,7 +224,7 @@ class DeconvolutionKDE:
             n_bins = sp.binned_n(P, h_lo) if method == "binned" else None
             if method == "binned" and K > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins)
+            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins, lazy=True)
             ctx = SelectionContext(spec, kernel, n, var_w, var_u, scale, h_lo, h_hi)
             h = select(bw, ctx)
             details = dict(ctx.details, selector=bw, h_search=(h_lo, h_hi))
