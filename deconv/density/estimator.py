@@ -218,6 +218,7 @@ class DeconvolutionKDE:
         y = w - origin
         details = {}
         spec = None
+        n_bins = None
         if isinstance(bw, str):
             h_lo, h_hi = _search_range(noise, kernel, n, scale, span, dt)
             K = int(math.ceil(1.0 / (h_lo * dt))) + 2
@@ -276,7 +277,7 @@ class DeconvolutionKDE:
         self.selector_details_ = details
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
-                          n_bins=sp.binned_n(P, h) if method == "binned" else None)
+                          n_bins=n_bins if method == "binned" else None)
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------
