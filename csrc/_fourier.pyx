@@ -5,6 +5,8 @@
 # Kernel only: the caller (deconv.density) guarantees contiguous float64 input of matching
 # lengths, finite values, K >= 1 and output arrays of the right length. No validation here.
 #
+# Threads are used only for large jobs (a parallel region costs milliseconds of start-up and
+# barrier waiting on a busy machine).
 # Determinism: observations are split into fixed-size blocks (the split depends on n only),
 # each block is summed serially into its own buffer, and the buffers are added in block
 # order, so results do not depend on the number of threads.
@@ -28,26 +30,47 @@ cdef inline Py_ssize_t _block_size(Py_ssize_t n) noexcept nogil:
     return b if b > 1024 else 1024
 
 
-cdef inline void _ecf_one(double y, double w, double dt, Py_ssize_t K,
-                          double* acc_re, double* acc_im) noexcept nogil:
-    """acc[k] += w * exp(i k dt y) for k < K."""
-    cdef double c = cos(dt * y), s = sin(dt * y)
-    cdef double re, im, tmp, ph
+cdef enum:
+    LANES = 4   # observations advanced together: independent rotations hide FP latency
+
+
+cdef inline void _ecf_lanes(const double* yv, const double* wv, int m, double dt,
+                            Py_ssize_t K, double* acc_re, double* acc_im) noexcept nogil:
+    """acc[k] += sum over m (<= LANES) observations of w exp(i k dt y), k < K."""
+    cdef double re[LANES]
+    cdef double im[LANES]
+    cdef double c[LANES]
+    cdef double s[LANES]
+    cdef double y_[LANES]
+    cdef double w_[LANES]
+    cdef double tmp, ph, sr, si
     cdef Py_ssize_t ka, k0, k, kend
+    cdef int q
+    for q in range(LANES):
+        y_[q] = yv[q] if q < m else 0.0
+        w_[q] = wv[q] if q < m else 0.0
+        c[q] = cos(dt * y_[q])
+        s[q] = sin(dt * y_[q])
     for ka in range((K + ANCHOR - 1) // ANCHOR):
         k0 = ka * ANCHOR
-        ph = <double>k0 * dt * y
-        re = w * cos(ph)
-        im = w * sin(ph)
+        for q in range(LANES):
+            ph = <double>k0 * dt * y_[q]
+            re[q] = w_[q] * cos(ph)
+            im[q] = w_[q] * sin(ph)
         kend = k0 + ANCHOR
         if kend > K:
             kend = K
         for k in range(k0, kend):
-            acc_re[k] += re
-            acc_im[k] += im
-            tmp = re * c - im * s
-            im = re * s + im * c
-            re = tmp
+            sr = 0.0
+            si = 0.0
+            for q in range(LANES):
+                sr = sr + re[q]
+                si = si + im[q]
+                tmp = re[q] * c[q] - im[q] * s[q]
+                im[q] = re[q] * s[q] + im[q] * c[q]
+                re[q] = tmp
+            acc_re[k] += sr
+            acc_im[k] += si
 
 
 def ecf(const double[::1] y, const double[::1] weights, double dt,
@@ -61,18 +84,18 @@ def ecf(const double[::1] y, const double[::1] weights, double dt,
     cdef Py_ssize_t nb = (n + bs - 1) // bs
     cdef double[:, ::1] part_re = np.zeros((nb, K))
     cdef double[:, ::1] part_im = np.zeros((nb, K))
-    cdef bint unit = weights.shape[0] == 0
-    cdef Py_ssize_t b, j, jend, k
-    cdef double w
+    cdef const double[::1] wts = np.ones(n) if weights.shape[0] == 0 else weights
+    cdef Py_ssize_t b, j, jq, jend, k
+    cdef int m
     with nogil:
-        for b in prange(nb, schedule="dynamic"):
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
             if jend > n:
                 jend = n
-            for j in range(b * bs, jend):
-                w = 1.0 if unit else weights[j]
-                if w != 0.0:
-                    _ecf_one(y[j], w, dt, K, &part_re[b, 0], &part_im[b, 0])
+            for jq in range((jend - b * bs + LANES - 1) // LANES):
+                j = b * bs + jq * LANES
+                m = <int>(jend - j) if jend - j < LANES else LANES
+                _ecf_lanes(&y[j], &wts[j], m, dt, K, &part_re[b, 0], &part_im[b, 0])
         for k in range(K):
             out_re[k] = 0.0
             out_im[k] = 0.0
@@ -82,83 +105,189 @@ def ecf(const double[::1] y, const double[::1] weights, double dt,
                 out_im[k] = out_im[k] + part_im[b, k]
 
 
-def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weights,
-               int code, double param, double dt,
-               double[::1] num_re, double[::1] num_im, double[::1] den):
-    """Delaigle-Meister sums for heteroscedastic errors U_j with sd[j]:
+cdef inline void _hetero_lanes(const double* yv, const double* sv, const double* wv, int m,
+                               int code, double param, double dt, Py_ssize_t k_start,
+                               Py_ssize_t K, double* pre, double* pim) noexcept nogil:
+    """pre/pim[kk] += sum over the m (<= LANES) observations of w e^{i t y} conj(phi(sd t))."""
+    cdef double re[LANES]
+    cdef double im[LANES]
+    cdef double c[LANES]
+    cdef double s[LANES]
+    cdef double gk[LANES]
+    cdef double gr[LANES]
+    cdef double gq[LANES]
+    cdef double a[LANES]
+    cdef double sd_[LANES]
+    cdef double y_[LANES]
+    cdef double w_[LANES]
+    cdef Py_ssize_t ka, k0, kend, kk
+    cdef int q
+    cdef double kf, ph, tmp, pr, pi_, sr, si
+    cdef double complex phi
+    for q in range(LANES):
+        # pad missing lanes with a zero-weight observation
+        y_[q] = yv[q] if q < m else 0.0
+        sd_[q] = sv[q] if q < m else 1.0
+        w_[q] = wv[q] if q < m else 0.0
+        c[q] = cos(dt * y_[q])
+        s[q] = sin(dt * y_[q])
+        a[q] = sd_[q] * sd_[q] * dt * dt
+    for ka in range((K + ANCHOR - 1) // ANCHOR):
+        k0 = ka * ANCHOR
+        kend = k0 + ANCHOR
+        if kend > K:
+            kend = K
+        kf = <double>(k_start + k0)
+        for q in range(LANES):
+            ph = kf * dt * y_[q]
+            re[q] = w_[q] * cos(ph)
+            im[q] = w_[q] * sin(ph)
+        if code == 0:
+            # normal errors: exp(-a k^2 / 2) by a two-term recurrence, exact at each anchor
+            for q in range(LANES):
+                gk[q] = exp(-0.5 * a[q] * kf * kf)
+                gr[q] = exp(-0.5 * a[q] * (2.0 * kf + 1.0))
+                gq[q] = exp(-a[q])
+            for kk in range(k0, kend):
+                sr = 0.0
+                si = 0.0
+                for q in range(LANES):
+                    sr = sr + re[q] * gk[q]
+                    si = si + im[q] * gk[q]
+                    gk[q] = gk[q] * gr[q]
+                    gr[q] = gr[q] * gq[q]
+                    tmp = re[q] * c[q] - im[q] * s[q]
+                    im[q] = re[q] * s[q] + im[q] * c[q]
+                    re[q] = tmp
+                pre[kk] += sr
+                pim[kk] += si
+        elif code == 1:
+            # Laplace at unit sd: 1 / (1 + u^2 / 2), real
+            for kk in range(k0, kend):
+                kf = <double>(k_start + kk)
+                sr = 0.0
+                si = 0.0
+                for q in range(LANES):
+                    pr = 1.0 / (1.0 + 0.5 * a[q] * kf * kf)
+                    sr = sr + re[q] * pr
+                    si = si + im[q] * pr
+                    tmp = re[q] * c[q] - im[q] * s[q]
+                    im[q] = re[q] * s[q] + im[q] * c[q]
+                    re[q] = tmp
+                pre[kk] += sr
+                pim[kk] += si
+        else:
+            for kk in range(k0, kend):
+                kf = <double>(k_start + kk)
+                sr = 0.0
+                si = 0.0
+                for q in range(LANES):
+                    phi = std_cf(code, param, sd_[q] * (kf * dt))
+                    pr = phi.real
+                    pi_ = phi.imag
+                    # (re + i im) * (pr - i pi_)
+                    sr = sr + re[q] * pr + im[q] * pi_
+                    si = si + im[q] * pr - re[q] * pi_
+                    tmp = re[q] * c[q] - im[q] * s[q]
+                    im[q] = re[q] * s[q] + im[q] * c[q]
+                    re[q] = tmp
+                pre[kk] += sr
+                pim[kk] += si
 
-    num[k] = sum_j w_j exp(i t_k y_j) conj(phi_j(t_k)),  den[k] = sum_j w_j |phi_j(t_k)|^2,
+
+def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weights,
+               int code, double param, double dt, Py_ssize_t k_start,
+               double[::1] num_re, double[::1] num_im):
+    """Delaigle-Meister numerator for heteroscedastic errors U_j with sd[j]:
+
+    num[kk] = sum_j w_j exp(i t_k y_j) conj(phi_j(t_k)),  k = k_start + kk,
     with phi_j(t) = std_cf(code, param, sd[j] * t) and t_k = k dt. Empty ``weights`` = unit.
+    The frequency offset lets callers extend a spectrum without recomputing it.
+    Observations are processed LANES at a time (in a fixed order).
     """
     cdef Py_ssize_t n = y.shape[0], K = num_re.shape[0]
     cdef Py_ssize_t bs = _block_size(n)
     cdef Py_ssize_t nb = (n + bs - 1) // bs
     cdef double[:, ::1] p_re = np.zeros((nb, K))
     cdef double[:, ::1] p_im = np.zeros((nb, K))
-    cdef double[:, ::1] p_den = np.zeros((nb, K))
-    cdef bint unit = weights.shape[0] == 0
-    cdef Py_ssize_t b, j, jend, k, ka, k0, kend
-    cdef double w, c, s, re, im, tmp, ph, yj, sj, pr, pi_, a, gk, gr, gq
-    cdef double complex phi
+    cdef const double[::1] wts = np.ones(n) if weights.shape[0] == 0 else weights
+    cdef Py_ssize_t b, j, jq, jend, kk
+    cdef int m
     with nogil:
-        for b in prange(nb, schedule="dynamic"):
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
             if jend > n:
                 jend = n
+            for jq in range((jend - b * bs + LANES - 1) // LANES):
+                j = b * bs + jq * LANES
+                m = <int>(jend - j) if jend - j < LANES else LANES
+                _hetero_lanes(&y[j], &sd[j], &wts[j], m, code, param, dt, k_start, K,
+                              &p_re[b, 0], &p_im[b, 0])
+        for kk in range(K):
+            num_re[kk] = 0.0
+            num_im[kk] = 0.0
+        for b in range(nb):
+            for kk in range(K):
+                num_re[kk] = num_re[kk] + p_re[b, kk]
+                num_im[kk] = num_im[kk] + p_im[b, kk]
+
+
+def hetero_den(const double[::1] sd, const double[::1] weights, int code, double param,
+               double dt, double[::1] den):
+    """den[k] = sum_j w_j |phi_j(t_k)|^2, t_k = k dt (the Delaigle-Meister denominator).
+
+    No rotation recurrence, so it costs a fraction of the numerator. Empty ``weights`` = unit.
+    """
+    cdef Py_ssize_t n = sd.shape[0], K = den.shape[0]
+    cdef Py_ssize_t bs = _block_size(n)
+    cdef Py_ssize_t nb = (n + bs - 1) // bs
+    cdef double[:, ::1] part = np.zeros((nb, K))
+    cdef bint unit = weights.shape[0] == 0
+    cdef Py_ssize_t b, j, jend, k, ka, k0, kend
+    cdef double w, a, pr, kf, gk, gr, gq
+    cdef double complex phi
+    cdef double* pd
+    with nogil:
+        for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
+            jend = (b + 1) * bs
+            if jend > n:
+                jend = n
+            pd = &part[b, 0]
             for j in range(b * bs, jend):
                 w = 1.0 if unit else weights[j]
                 if w == 0.0:
                     continue
-                yj = y[j]
-                sj = sd[j]
-                c = cos(dt * yj)
-                s = sin(dt * yj)
-                for ka in range((K + ANCHOR - 1) // ANCHOR):
-                    k0 = ka * ANCHOR
-                    ph = <double>k0 * dt * yj
-                    re = w * cos(ph)
-                    im = w * sin(ph)
-                    kend = k0 + ANCHOR
-                    if kend > K:
-                        kend = K
-                    if code == 0:
-                        # normal errors: exp(-a k^2 / 2) by a two-term recurrence, exact
-                        # exp at each anchor (saves one exp per observation and frequency)
-                        a = sj * sj * dt * dt
-                        gk = exp(-0.5 * a * <double>k0 * <double>k0)
-                        gr = exp(-0.5 * a * (2.0 * <double>k0 + 1.0))
-                        gq = exp(-a)
-                    for k in range(k0, kend):
-                        if code == 0:
-                            pr = gk
-                            pi_ = 0.0
+                a = sd[j] * dt
+                if code == 0:
+                    # |phi|^2 = exp(-a^2 k^2) by the same two-term recurrence as above,
+                    # re-anchored with an exact exp every ANCHOR steps
+                    for ka in range((K + ANCHOR - 1) // ANCHOR):
+                        k0 = ka * ANCHOR
+                        kf = <double>k0
+                        gk = w * exp(-a * a * kf * kf)
+                        gr = exp(-a * a * (2.0 * kf + 1.0))
+                        gq = exp(-2.0 * a * a)
+                        kend = k0 + ANCHOR
+                        if kend > K:
+                            kend = K
+                        for k in range(k0, kend):
+                            pd[k] += gk
                             gk = gk * gr
                             gr = gr * gq
-                        elif code == 1:
-                            # Laplace at unit sd: 1 / (1 + u^2 / 2), real
-                            ph = sj * (<double>k * dt)
-                            pr = 1.0 / (1.0 + 0.5 * ph * ph)
-                            pi_ = 0.0
-                        else:
-                            phi = std_cf(code, param, sj * (<double>k * dt))
-                            pr = phi.real
-                            pi_ = phi.imag
-                        # (re + i im) * (pr - i pi_)
-                        p_re[b, k] += re * pr + im * pi_
-                        p_im[b, k] += im * pr - re * pi_
-                        p_den[b, k] += w * (pr * pr + pi_ * pi_)
-                        tmp = re * c - im * s
-                        im = re * s + im * c
-                        re = tmp
+                elif code == 1:
+                    a = 0.5 * a * a
+                    for k in range(K):
+                        pr = 1.0 / (1.0 + a * <double>k * <double>k)
+                        pd[k] += w * pr * pr
+                else:
+                    for k in range(K):
+                        phi = std_cf(code, param, a * <double>k)
+                        pd[k] += w * (phi.real * phi.real + phi.imag * phi.imag)
         for k in range(K):
-            num_re[k] = 0.0
-            num_im[k] = 0.0
             den[k] = 0.0
         for b in range(nb):
             for k in range(K):
-                num_re[k] = num_re[k] + p_re[b, k]
-                num_im[k] = num_im[k] + p_im[b, k]
-                den[k] = den[k] + p_den[b, k]
+                den[k] = den[k] + part[b, k]
 
 
 def fourier_eval(const double[::1] g_re, const double[::1] g_im, double dt,
@@ -176,7 +305,7 @@ def fourier_eval(const double[::1] g_re, const double[::1] g_im, double dt,
     cdef Py_ssize_t i, k, ka, k0, kend
     cdef double yi, c, s, re, im, tmp, ph, fsum, Fsum, tk
     with nogil:
-        for i in prange(G, schedule="static"):
+        for i in prange(G, schedule="static", use_threads_if=G * K > 2000000):
             yi = y[i]
             c = cos(dt * yi)
             s = sin(dt * yi)

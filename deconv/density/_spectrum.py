@@ -27,7 +27,7 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from deconv._kernels._binning import linear_bin
-from deconv._kernels._fourier import ecf, ecf_hetero
+from deconv._kernels._fourier import ecf, ecf_hetero, hetero_den
 
 # fine-grid spacing of the binned path, as a fraction of the smallest bandwidth it serves
 BIN_RATIO = 64
@@ -35,26 +35,70 @@ MAX_BINS = 2 ** 23
 _TINY = 1e-150
 
 
-class Spectrum:
-    """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1."""
+class GroupedNoise:
+    """Observations in groups sharing one error law each (e.g. means of m_j replicates).
 
-    def __init__(self, dt, z, d, n):
+    Deconvolved with the Delaigle & Meister (2008) weighting, one cf per group:
+    z = sum_g conj(phi_g) sum_{j in g} e^{itY_j} / sum_g n_g |phi_g|^2.
+    """
+
+    heteroscedastic = True
+    kernel_code = -1
+
+    def __init__(self, groups, n):
+        self.groups = groups          # list of (index array, homoscedastic law)
+        sd = np.empty(n)
+        for idx, law in groups:
+            sd[idx] = law.sd
+        self.sd = sd
+        self.var = sd ** 2
+        self.n_obs = n
+
+    def __repr__(self):
+        parts = ", ".join(f"{idx.size} x {law!r}" for idx, law in self.groups)
+        return f"GroupedNoise({parts})"
+
+
+class Spectrum:
+    """z (estimate of phi_X) and d (its diagonal term) on t_k = k dt, k = 0..K-1.
+
+    ``z`` may be computed lazily: with ``extend(k0, k1)`` given, only the frequencies a
+    caller asks for (:meth:`z_upto`) are computed, in increasing ranges. Bandwidth selectors
+    rarely need z up to the end of the grid (the plug-in needs it only up to 1/g for its
+    pilots and up to 1/h for the estimate), which halves the heteroscedastic cost.
+    """
+
+    def __init__(self, dt, z, d, n, extend=None):
         self.dt = float(dt)
-        self.z = z
+        self._z = z
         self.d = d
         self.n = n
+        self._extend = extend
 
     @property
     def K(self):
-        return self.z.size
+        return self.d.size
 
     @property
     def t(self):
         return np.arange(self.K) * self.dt
 
+    def z_upto(self, k):
+        """z for the first k frequencies (computing missing ones if lazy)."""
+        k = min(int(k), self.K)
+        if self._z.size < k:
+            # extend in generous steps so repeated small requests stay cheap
+            k_new = min(self.K, max(k, int(1.25 * self._z.size) + 16))
+            self._z = np.concatenate([self._z, self._extend(self._z.size, k_new)])
+        return self._z[:k]
+
+    @property
+    def z(self):
+        return self.z_upto(self.K)
+
     def head(self, K):
-        """The first K frequencies (a view)."""
-        return Spectrum(self.dt, self.z[:K], self.d[:K], self.n)
+        """The first K frequencies."""
+        return Spectrum(self.dt, self.z_upto(K), self.d[:K], self.n)
 
 
 def ecf_direct(y, dt, K, weights=None):
@@ -102,19 +146,48 @@ def noise_cf_grid(noise, t, n):
     return phi
 
 
-def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None):
-    """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P))."""
+def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
+    """Compute the :class:`Spectrum` of relative observations ``y`` (validated, in [0, P)).
+
+    ``lazy=True`` defers the heteroscedastic numerator to :meth:`Spectrum.z_upto`."""
     n = y.size if weights is None else float(weights.sum())
     t = np.arange(K) * dt
-    if noise.heteroscedastic:
-        num_re = np.empty(K)
-        num_im = np.empty(K)
-        den = np.empty(K)
-        ecf_hetero(y, np.ascontiguousarray(noise.sd, dtype=np.float64),
-                   np.empty(0) if weights is None else weights,
-                   int(noise.kernel_code), float(noise.kernel_param), dt, num_re, num_im, den)
+    if isinstance(noise, GroupedNoise):
+        num = np.zeros(K, dtype=np.complex128)
+        den = np.zeros(K)
+        for idx, law in noise.groups:
+            wg = None if weights is None else np.ascontiguousarray(weights[idx])
+            yg = np.ascontiguousarray(y[idx])
+            ng = yg.size if wg is None else float(wg.sum())
+            if ng == 0:
+                continue
+            if method == "binned":
+                psi = ecf_binned(yg, dt, K, n_bins, wg)
+            else:
+                psi = ecf_direct(yg, dt, K, wg)
+            phi = noise_cf_grid(law, t, noise.n_obs)
+            num += ng * psi * np.conj(phi)
+            den += ng * np.abs(phi) ** 2
         den = np.maximum(den, _TINY)
-        return Spectrum(dt, (num_re + 1j * num_im) / den, 1.0 / den, n)
+        return Spectrum(dt, num / den, 1.0 / den, n)
+    if noise.heteroscedastic:
+        sd = np.ascontiguousarray(noise.sd, dtype=np.float64)
+        w = np.empty(0) if weights is None else weights
+        code, param = int(noise.kernel_code), float(noise.kernel_param)
+        den = np.empty(K)
+        hetero_den(sd, w, code, param, dt, den)
+        den = np.maximum(den, _TINY)
+
+        def extend(k0, k1):
+            num_re = np.empty(k1 - k0)
+            num_im = np.empty(k1 - k0)
+            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im)
+            return (num_re + 1j * num_im) / den[k0:k1]
+
+        spec = Spectrum(dt, np.empty(0, dtype=np.complex128), 1.0 / den, n, extend)
+        if not lazy:
+            spec.z_upto(K)
+        return spec
     if method == "binned":
         psi = ecf_binned(y, dt, K, n_bins, weights)
     else:
@@ -128,6 +201,12 @@ def diagonal_approx(noise, n, n_quantiles=128):
     """A cheap approximation t -> d(t), for choosing grids before the data pass.
 
     Homoscedastic: exact. Heteroscedastic: the error sds summarised by quantiles."""
+    if isinstance(noise, GroupedNoise):
+        def d(t):
+            t = np.asarray(t, dtype=np.float64)
+            s = sum(idx.size * np.abs(noise_cf_grid(law, t, n)) ** 2 for idx, law in noise.groups)
+            return 1.0 / np.maximum(s, _TINY)
+        return d
     if not noise.heteroscedastic:
         def d(t):
             phi = noise_cf_grid(noise, np.asarray(t, dtype=np.float64), n)

@@ -14,7 +14,7 @@ data plus one evaluation on the band's grid; the error law is held fixed.
 
 These are bands for :math:`E\hat f` (the smoothed density at the chosen bandwidth): the
 smoothing bias is not covered, as usual for kernel estimators. Bands are for the raw
-estimate; the lower limit is reported clipped at zero.
+estimate; both limits are reported clipped at zero (a density is non-negative).
 
 References
 ----------
@@ -23,6 +23,7 @@ in deconvolution density estimation. *JRSS B* 69, 483-506.
 """
 import numpy as np
 
+from deconv._kernels._fourier import fourier_eval
 from deconv._progress import progress_bar
 from deconv._validation import as_1d_float, check_choice, check_int, check_level, check_rng
 from deconv.density import _spectrum as sp
@@ -113,6 +114,7 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
     f_hat = dens.pdf_raw(x)
     reps = np.empty((n_boot, x.size))
     p = np.full(n, 1.0 / n)
+    x_rel = np.ascontiguousarray(x - b["origin"])
     with progress_bar(n_boot, "bootstrap", progress) as bar:
         for i in range(n_boot):
             counts = rng.multinomial(n, p).astype(np.float64)
@@ -120,9 +122,8 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
                                weights=counts)
             coef = pk * spec.z
             out = np.empty(x.size)
-            from deconv._kernels._fourier import fourier_eval
             fourier_eval(np.ascontiguousarray(coef.real), np.ascontiguousarray(coef.imag), dt,
-                         np.ascontiguousarray(x - b["origin"]), out, np.empty(0))
+                         x_rel, out, np.empty(0))
             reps[i] = out
             bar.update(1)
     dev = reps - f_hat
@@ -137,4 +138,4 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
         tmax = np.max(np.abs(dev[:, ok]) / s[ok], axis=1)
         crit = float(np.quantile(tmax, level))
         lower, upper = f_hat - crit * s, f_hat + crit * s
-    return ConfidenceBand(x, f_hat, np.maximum(lower, 0.0), upper, level, kind, n_boot, crit)
+    return ConfidenceBand(x, f_hat, np.maximum(lower, 0.0), np.maximum(upper, 0.0), level, kind, n_boot, crit)

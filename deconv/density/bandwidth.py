@@ -82,9 +82,12 @@ class SelectionContext:
         # trapezoid weights of (1/pi) int_0^inf on the grid
         self.w = np.full(spec.K, spec.dt / np.pi)
         self.w[0] *= 0.5
-        self.z2 = np.abs(spec.z) ** 2
         self.d = spec.d
         self.details = {}
+
+    def z2(self, k):
+        """|z|^2 on the first k frequencies."""
+        return np.abs(self.spec.z_upto(k)) ** 2
 
     def kmax(self, h):
         return min(self.spec.K, int(math.floor(1.0 / (h * self.spec.dt))) + 1)
@@ -116,7 +119,7 @@ def _mise_given_phix2(ctx, h, phix2):
 def _cv(ctx, h):
     p, k = ctx.phik(h)
     n = ctx.n
-    z2 = ctx.z2[:k]
+    z2 = ctx.z2(k)
     unb = (z2 - ctx.d[:k]) * (n / (n - 1.0))
     return float(np.sum(ctx.w[:k] * (p * p * z2 - 2.0 * p * unb)))
 
@@ -124,7 +127,7 @@ def _cv(ctx, h):
 def _theta_hat(ctx, r, g, kernel):
     p, k = ctx.phik(g, kernel)
     t = ctx.t[:k]
-    return float(np.sum(ctx.w[:k] * t ** (2 * r) * p * p * ctx.z2[:k]))
+    return float(np.sum(ctx.w[:k] * t ** (2 * r) * p * p * ctx.z2(k)))
 
 
 def _theta_normal(r, sigma):
@@ -203,7 +206,7 @@ def _select_boot(ctx):
     g2, _ = _plugin_pilots(ctx, pilot_kernel)
     p, k = ctx.phik(g2, pilot_kernel)
     phix2 = np.zeros(ctx.spec.K)
-    phix2[:k] = p * p * ctx.z2[:k]
+    phix2[:k] = p * p * ctx.z2(k)
     return _minimise(ctx, lambda h: _mise_given_phix2(ctx, h, phix2))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from deconv._validation import (as_1d_float, as_float_array, check_choice, check_int,
                                 check_positive_scalar)
-from deconv.exceptions import NegativeDensityWarning
+from deconv.exceptions import DeconvWarning, NegativeDensityWarning
 from deconv.noise import Empirical, NoiseLaw
 from deconv.density import _spectrum as sp
 from deconv.density.bandwidth import SELECTORS, SelectionContext, select
@@ -28,6 +28,7 @@ from deconv.density.result import DeconvolvedDensity
 __all__ = ["DeconvolutionKDE"]
 
 _PERIOD_FACTOR = 4.0        # period of the frequency grid / span of the data
+_ALIAS_BANDWIDTHS = 120.0    # min distance of periodic images, in bandwidths
 _SUPPORT_PAD = 5.0          # support = data range +- this many bandwidths
 _DEFAULT_GRID = 1024        # minimum internal grid size
 _NEG_WARN = 0.05            # warn when more than this mass is clipped
@@ -46,7 +47,9 @@ class DeconvolutionKDE:
         law is estimated from within-row differences
         (:meth:`deconv.noise.Empirical.from_replicates`, Delaigle, Hall & Meister 2008) and
         the observations are the row means, whose error cf is
-        :math:`\hat\varphi_U(t/m)^m`. An :class:`~deconv.noise.Empirical` law may also be
+        :math:`\hat\varphi_U(t/m)^m`. Missing replicates are NaN: rows with different
+        numbers :math:`m_j` of replicates have row means with different error laws, combined
+        with the Delaigle & Meister (2008) weighting. An :class:`~deconv.noise.Empirical` law may also be
         given directly, with either a replicate matrix or single measurements.
     bandwidth : {"pi", "nr", "cv", "boot"} or float
         Selector (see :mod:`deconv.density.bandwidth`: two-stage plug-in, normal
@@ -76,9 +79,10 @@ class DeconvolutionKDE:
     Notes
     -----
     The estimate is computed on the frequency grid :math:`t_k = k\,2\pi/P`, with
-    :math:`P` four times the data range; the trapezoid rule in :math:`t` is then exactly the
-    estimate periodised with period :math:`P`, and aliasing only comes from the kernel's far
-    tails. The density is clipped at zero and renormalised (see
+    :math:`P` four times the data range (and at least 120 bandwidths more than the
+    support); the trapezoid rule in :math:`t` is then exactly the estimate periodised with
+    period :math:`P`, and aliasing only comes from the kernel's far tails (below 1e-6 of
+    max f in our checks against direct quadrature). The density is clipped at zero and renormalised (see
     :class:`DeconvolvedDensity`); a :class:`~deconv.exceptions.NegativeDensityWarning` is
     issued when more than 5% of mass is clipped.
 
@@ -146,11 +150,18 @@ class DeconvolutionKDE:
             raise ValueError(f"w must have at least 2 replicate columns, got {reps.shape[1]}")
         if np.any(np.isinf(reps)):
             raise ValueError("w contains infinite values")
-        if np.any(np.isnan(reps)):
-            raise ValueError("w has missing replicates (NaN); deconvolution of row means "
-                             "needs complete rows (drop or impute incomplete individuals)")
-        m = reps.shape[1]
-        return reps.mean(axis=1), law.mean_of_replicates(m)
+        observed = ~np.isnan(reps)
+        m = observed.sum(axis=1)
+        if np.any(m == 0):
+            bad = int(np.flatnonzero(m == 0)[0])
+            raise ValueError(f"w row {bad} has no measured replicate (all NaN)")
+        means = np.where(observed, reps, 0.0).sum(axis=1) / m
+        if np.all(m == m[0]):
+            return means, law.mean_of_replicates(int(m[0]))
+        # rows with different numbers of replicates: row means with different error laws,
+        # combined with the Delaigle-Meister weighting (one law per replicate count)
+        groups = [(np.flatnonzero(m == k), law.mean_of_replicates(int(k))) for k in np.unique(m)]
+        return means, sp.GroupedNoise(groups, means.size)
 
     # --- fitting --------------------------------------------------------------------------
     def fit(self, w):
@@ -164,7 +175,7 @@ class DeconvolutionKDE:
             bw = check_positive_scalar(bw, "bandwidth")
         w, noise = self._observations(w)
         n = w.size
-        if noise.heteroscedastic:
+        if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
             if method == "binned":
                 raise ValueError("method='binned' is not available for heteroscedastic noise; "
                                  "use 'direct' or 'auto'")
@@ -195,22 +206,26 @@ class DeconvolutionKDE:
         var_w = float(np.var(w, ddof=1))
         scale = math.sqrt(var_w)
         var_u = float(np.mean(noise.var))
+        if var_u >= var_w:
+            warnings.warn(f"the error variance ({var_u:.4g}) is not smaller than the sample "
+                          f"variance of w ({var_w:.4g}): the noise law is probably misspecified "
+                          "and the estimate is unreliable", DeconvWarning, stacklevel=2)
 
-        def frame(width, centre):
-            P = _PERIOD_FACTOR * width
+        def frame(P, centre):
             return P, 2.0 * np.pi / P, centre - 0.5 * P
 
-        P, dt, origin = frame(hi_all - lo_all, 0.5 * (lo_all + hi_all))
+        P, dt, origin = frame(_PERIOD_FACTOR * (hi_all - lo_all), 0.5 * (lo_all + hi_all))
         y = w - origin
         details = {}
         spec = None
+        n_bins = None
         if isinstance(bw, str):
             h_lo, h_hi = _search_range(noise, kernel, n, scale, span, dt)
             K = int(math.ceil(1.0 / (h_lo * dt))) + 2
             n_bins = sp.binned_n(P, h_lo) if method == "binned" else None
             if method == "binned" and K > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins)
+            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins, lazy=True)
             ctx = SelectionContext(spec, kernel, n, var_w, var_u, scale, h_lo, h_hi)
             h = select(bw, ctx)
             details = dict(ctx.details, selector=bw, h_search=(h_lo, h_hi))
@@ -220,8 +235,11 @@ class DeconvolutionKDE:
         # support of the distribution and the period needed for it
         lo, hi = (lo_all, hi_all) if user_grid is not None else (wmin - _SUPPORT_PAD * h,
                                                                    wmax + _SUPPORT_PAD * h)
-        if hi - lo > P / 2.0:
-            P, dt, origin = frame(hi - lo, 0.5 * (lo + hi))
+        # periodic images must be far from the support: at least one support span and
+        # _ALIAS_BANDWIDTHS bandwidths away (the kernel's tails decay like |x/h|^-4)
+        P_needed = max(2.0 * (hi - lo), (hi - lo) + _ALIAS_BANDWIDTHS * h)
+        if P < P_needed:
+            P, dt, origin = frame(P_needed, 0.5 * (lo + hi))
             y = w - origin
             spec = None
         M = int(math.floor(1.0 / (h * dt))) + 1
@@ -259,7 +277,7 @@ class DeconvolutionKDE:
         self.selector_details_ = details
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
-                          n_bins=sp.binned_n(P, h) if method == "binned" else None)
+                          n_bins=n_bins if method == "binned" else None)
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------

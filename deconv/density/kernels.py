@@ -4,15 +4,15 @@ A deconvolution kernel estimator needs :math:`\varphi_K(t)/\varphi_U(t/h)` to be
 so kernels are defined here by their Fourier transform :math:`\varphi_K` on :math:`[-1, 1]`
 (zero outside). The x-domain kernel is :math:`K(x) = \pi^{-1}\int_0^1 \varphi_K(t)\cos(tx)\,dt`.
 
-========== ================================ ====================================
-name       :math:`\varphi_K(t)`, |t| <= 1    :math:`\mu_2 = \int x^2 K = -\varphi_K''(0)`
-========== ================================ ====================================
-triweight  :math:`(1-t^2)^3` (default)       6 (second order)
-biweight   :math:`(1-t^2)^2`                 4 (second order)
-tricube    :math:`(1-|t|^3)^3`               0 (higher order)
-sinc       :math:`1`                         0 (infinite order; K(x) = sin(x)/(pi x))
-flattop    1 on |t|<=1/2, linear to 0 at 1   0 (infinite order)
-========== ================================ ====================================
+=========== =========================================== ==============================================
+name        :math:`\varphi_K(t)` on [-1, 1]              :math:`\mu_2 = \int x^2 K = -\varphi_K''(0)`
+=========== =========================================== ==============================================
+triweight   :math:`(1-t^2)^3` (default)                  6 (second order)
+biweight    :math:`(1-t^2)^2`                            4 (second order)
+tricube     :math:`(1-\lvert t\rvert^3)^3`               0 (higher order)
+sinc        1                                            0 (infinite order; K(x) = sin(x)/(pi x))
+flattop     1 up to 1/2, then linear down to 0 at 1      0 (infinite order)
+=========== =========================================== ==============================================
 
 The triweight-Fourier kernel is the usual choice (Delaigle & Gijbels 2004; R's ``decon``
 "support" kernel): its x-domain form is positive near 0, decays like :math:`|x|^{-4}`, and
@@ -40,7 +40,7 @@ class FourierKernel:
         self.mu2 = float(mu2)
 
     def phi(self, t):
-        """Fourier transform :math:`\\varphi_K(t)` (0 for |t| > 1)."""
+        """Fourier transform :math:`\\varphi_K(t)` (zero outside [-1, 1])."""
         t = np.abs(np.asarray(t, dtype=np.float64))
         out = np.zeros_like(t)
         inside = t < 1.0
