@@ -16,6 +16,7 @@ shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
 import importlib
 
 from deconv.eiv._errors import MeasurementError
+from deconv.eiv.calibration import regression_calibration
 from deconv.eiv.moments import moments
 from deconv.eiv.simex import mcsimex, simex
 from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
@@ -23,5 +24,5 @@ from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, Regressi
                                 SimexResults)
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
-           "moments", "simex", "mcsimex",
+           "moments", "simex", "mcsimex", "regression_calibration",
            "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
