@@ -18,11 +18,12 @@ import importlib
 from deconv.eiv._errors import MeasurementError
 from deconv.eiv.calibration import regression_calibration
 from deconv.eiv.moments import moments
+from deconv.eiv.odr import odr
 from deconv.eiv.simex import mcsimex, simex
 from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
 from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, RegressionResults,
                                 SimexResults)
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
-           "moments", "simex", "mcsimex", "regression_calibration",
+           "moments", "simex", "mcsimex", "regression_calibration", "odr",
            "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
