@@ -179,3 +179,23 @@ def test_line_results_plot_and_summary():
     assert np.all(ci[:, 0] < res.params) and np.all(res.params < ci[:, 1])
     assert "slope" in str(res.summary())
     assert res["slope"] == res.slope
+
+
+def test_york_resampling_standard_errors_agree_with_analytic():
+    # data generated exactly under York's model: the analytic (York 2004) errors, the
+    # jackknife and the bootstrap all estimate the same sampling spread
+    rng = np.random.default_rng(21)
+    n = 150
+    xi = rng.uniform(0, 10, n)
+    sx, sy = rng.uniform(0.2, 0.6, n), rng.uniform(0.3, 1.0, n)
+    x, y = xi + rng.normal(0, sx), 1 + 0.5 * xi + rng.normal(0, sy)
+    an = dc.eiv.york(x, y, sx, sy)
+    jk = dc.eiv.york(x, y, sx, sy, se="jackknife")
+    bs = dc.eiv.york(x, y, sx, sy, se="bootstrap", n_boot=200, rng=3)
+    assert_allclose(jk.params, an.params)
+    assert_allclose(jk.bse, an.bse, rtol=0.3)
+    assert_allclose(bs.bse, an.bse, rtol=0.3)
+    assert 0.5 < an.mswd < 1.5
+    # reproducible bootstrap
+    bs2 = dc.eiv.york(x, y, sx, sy, se="bootstrap", n_boot=200, rng=3)
+    assert_allclose(bs.bse, bs2.bse, rtol=0, atol=0)
