@@ -10,12 +10,41 @@ Every fit returns an :class:`EIVResults` (or a subclass) with
   and ``plot(ax=None)`` returning the matplotlib Axes.
 """
 import numpy as np
-from scipy import stats
+from scipy import special
+
 
 from deconv._summary import SummaryTable
 from deconv._validation import check_level
 
 __all__ = ["EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
+
+
+class _Normal:
+    """Standard normal quantiles/tails via scipy.special (importing scipy.stats is slow)."""
+
+    df = np.inf
+
+    @staticmethod
+    def ppf(q):
+        return special.ndtri(q)
+
+    @staticmethod
+    def sf(x):
+        return special.ndtr(-np.asarray(x, dtype=float))
+
+
+class _StudentT:
+    def __init__(self, df):
+        self.df = float(df)
+
+    def ppf(self, q):
+        return special.stdtrit(self.df, q)
+
+    def sf(self, x):
+        return special.stdtr(self.df, -np.asarray(x, dtype=float))
+
+
+NORMAL = _Normal()
 
 
 class EIVResults:
@@ -67,8 +96,8 @@ class EIVResults:
 
     def _dist(self):
         if self.df_resid is None or not np.isfinite(self.df_resid):
-            return stats.norm
-        return stats.t(self.df_resid)
+            return NORMAL
+        return _StudentT(self.df_resid)
 
     @property
     def pvalues(self):
@@ -92,8 +121,9 @@ class EIVResults:
     def _summary_columns(self, alpha):
         ci = self.conf_int(alpha)
         lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
-        cols = ["coef", "std err", "t" if self._dist() is not stats.norm else "z",
-                "P>|t|" if self._dist() is not stats.norm else "P>|z|", lo, hi]
+        normal = self._dist() is NORMAL
+        cols = ["coef", "std err", "z" if normal else "t", "P>|z|" if normal else "P>|t|",
+                lo, hi]
         rows = [(nm, [self.params[i], self.bse[i], self.tvalues[i], self.pvalues[i],
                       ci[i, 0], ci[i, 1]]) for i, nm in enumerate(self.param_names)]
         return cols, rows

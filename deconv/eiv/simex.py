@@ -26,7 +26,6 @@ lambdas, and accumulate score and information in a compiled kernel.
 import warnings
 
 import numpy as np
-from scipy import optimize
 
 from deconv._progress import progress_bar
 from deconv._validation import (as_1d_float, check_choice, check_int, check_rng)
@@ -78,6 +77,7 @@ def _fit_rational(lambdas, theta):
     def jac(p):
         d = 1.0 / (p[2] + lambdas)
         return np.column_stack([np.ones(m), d, -p[1] * d * d])
+    from scipy import optimize          # imported here: scipy.optimize is slow to import
     try:
         sol = optimize.least_squares(resid, start, jac=jac, method="lm", xtol=1e-15,
                                      ftol=1e-15, gtol=1e-15, max_nfev=2000)
