@@ -4,8 +4,8 @@ import importlib
 
 import pytest
 
-MODULES = ["deconv.eiv._errors", "deconv.eiv.lines", "deconv.eiv.moments", "deconv.eiv.simex",
-           "deconv.eiv.calibration", "deconv.eiv.odr"]
+MODULES = ["deconv.eiv._errors", "deconv.eiv.lines", "deconv.eiv._moments", "deconv.eiv._simex",
+           "deconv.eiv.calibration", "deconv.eiv._odr"]
 
 
 @pytest.mark.parametrize("name", MODULES)

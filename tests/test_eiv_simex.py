@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 
 import deconv as dc
 
-simex_mod = importlib.import_module("deconv.eiv.simex")
+simex_mod = importlib.import_module("deconv.eiv._simex")
 
 
 def test_nonlinear_extrapolant_recovers_moment_slope_from_exact_attenuation_curve():

@@ -28,7 +28,7 @@ from deconv._validation import (as_1d_float, as_2d_float, check_choice, check_in
                                 check_same_length)
 from deconv.eiv._errors import ResolvedError, make_error
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm
-from deconv.eiv.moments import _design, param_names
+from deconv.eiv._moments import _design, param_names
 from deconv.eiv.results import RegressionResults
 
 __all__ = ["regression_calibration"]

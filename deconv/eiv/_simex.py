@@ -30,7 +30,7 @@ import numpy as np
 from deconv._progress import progress_bar
 from deconv._validation import (as_1d_float, check_choice, check_int, check_rng)
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm, scores_and_hessian
-from deconv.eiv.moments import _design, param_names, prepare
+from deconv.eiv._moments import _design, param_names, prepare
 from deconv.eiv.results import SimexResults
 from deconv.exceptions import ConvergenceWarning, DeconvWarning
 
@@ -114,7 +114,7 @@ def extrapolate(lambdas, theta, extrapolant="quadratic", at=-1.0):
     The nonlinear extrapolant is exact for the attenuation curve of linear regression:
 
     >>> import numpy as np
-    >>> from deconv.eiv.simex import extrapolate
+    >>> from deconv.eiv import simex_extrapolate as extrapolate
     >>> lam = np.array([0, 0.5, 1, 1.5, 2])
     >>> theta = 3.0 / (2.0 + lam)              # b / (c + lambda), a = 0
     >>> round(float(extrapolate(lam, theta, "nonlinear")[0][0]), 10)
