@@ -199,3 +199,23 @@ def test_york_resampling_standard_errors_agree_with_analytic():
     # reproducible bootstrap
     bs2 = dc.eiv.york(x, y, sx, sy, se="bootstrap", n_boot=200, rng=3)
     assert_allclose(bs.bse, bs2.bse, rtol=0, atol=0)
+
+
+def test_york_and_odr_accept_measurement_error_descriptions():
+    rng = np.random.default_rng(23)
+    n, k = 80, 3
+    xi = rng.uniform(0, 10, n)
+    kx = rng.integers(2, k + 1, n)                     # unequal replicate counts
+    xr = xi[:, None] + rng.normal(0, 0.4, (n, k))
+    xr[np.arange(k)[None, :] >= kx[:, None]] = np.nan
+    y = 1 + 0.5 * xi + rng.normal(0, 0.3, n)
+    err = dc.eiv.MeasurementError(replicates=True)
+    res = dc.eiv.york(xr, y, err, 0.3)
+    r = err.resolve(xr)
+    direct = dc.eiv.york(r.w[:, 0], y, np.sqrt(r.variances()[:, 0]), 0.3)
+    assert_allclose(res.params, direct.params, rtol=1e-12)
+    # standard error of each unit mean is sigma / sqrt(k_i)
+    assert_allclose(res.sx * np.sqrt(kx), np.full(n, res.sx[0] * np.sqrt(kx[0])), rtol=1e-12)
+    od = dc.eiv.odr(lambda x, b: b[0] + b[1] * x, xr, y, [0.0, 1.0], sx=err, sy=0.3,
+                    scale_cov=False)
+    assert_allclose(od.params, res.params, rtol=1e-8)     # straight-line ODR = York

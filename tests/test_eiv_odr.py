@@ -62,6 +62,7 @@ def test_agrees_with_odrpack_several_explanatory_variables():
     ref = odrpack.odr_fit(f, X, y, np.array([0.0, 1, 1, 0]), weight_x=wx, jac_beta=jb,
                           jac_x=jx, sstol=1e-15, partol=1e-15, maxit=1000)
     res = dc.eiv.odr(f, X, y, [0.0, 1, 1, 0], weight_x=wx, jac_beta=jb, jac_x=jx)
+    assert res.plot().get_xlabel().startswith("fitted")
     assert_allclose(res.params, ref.beta, rtol=1e-8)
     assert_allclose(res.sd_beta, ref.sd_beta, rtol=1e-8)
     assert_allclose(res.cov_unscaled, ref.cov_beta, rtol=1e-8)

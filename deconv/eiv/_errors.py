@@ -23,7 +23,7 @@ import numpy as np
 
 from deconv._validation import _to_array
 
-__all__ = ["MeasurementError", "ResolvedError", "make_error"]
+__all__ = ["MeasurementError", "ResolvedError", "make_error", "values_and_sd"]
 
 
 class MeasurementError:
@@ -323,3 +323,18 @@ def make_error(error=None, error_sd=None, error_var=None, reliability=None, repl
     if reliability is not None:
         return MeasurementError(reliability=reliability)
     return MeasurementError(replicates=True)
+
+
+def values_and_sd(data, sd, name):
+    """Per-point values and standard errors for a fit taking ``sx``/``sy``.
+
+    ``sd`` may be a number/array (returned as is) or a :class:`MeasurementError`, which
+    is resolved against ``data``: e.g. replicates give the unit means and the standard
+    error of each mean, ``sqrt(sigma^2 / k_i)``.
+    """
+    if not isinstance(sd, MeasurementError):
+        return data, sd
+    r = sd.resolve(data, name)
+    if r.p != 1:
+        raise ValueError(f"{name} must be a single variable here")
+    return r.w[:, 0], np.sqrt(r.variances()[:, 0])

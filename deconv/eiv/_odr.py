@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from deconv._validation import as_float_array, check_int, check_positive_scalar
+from deconv.eiv._errors import values_and_sd
 from deconv.eiv.results import ODRResults
 from deconv.exceptions import ConvergenceWarning
 
@@ -95,8 +96,10 @@ def odr(f, x, y, beta0, *, weight_x=None, weight_y=None, sx=None, sy=None, jac_b
     weight_x, weight_y : float or array_like, optional
         Weights (inverse variances, up to a common factor when ``scale_cov=True``):
         scalar, per point ``(n,)``, per variable ``(m,)`` or ``(m, n)``. Default 1.
-    sx, sy : float or array_like, optional
-        Standard deviations instead of weights (``weight = 1 / s^2``).
+    sx, sy : float, array_like or MeasurementError, optional
+        Standard deviations instead of weights (``weight = 1 / s^2``); a
+        :class:`~deconv.eiv.MeasurementError` is resolved against ``x``/``y`` (one
+        explanatory variable), e.g. replicates give unit means and their standard errors.
     jac_beta, jac_x : callable, optional
         ``jac_beta(x, beta)`` -> ``(p, n)``, ``jac_x(x, beta)`` -> ``(m, n)`` (or ``(n,)``).
         Central differences are used when absent.
@@ -145,6 +148,8 @@ def odr(f, x, y, beta0, *, weight_x=None, weight_y=None, sx=None, sy=None, jac_b
     """
     if not callable(f):
         raise TypeError("f must be callable f(x, beta)")
+    x, sx = values_and_sd(x, sx, "x")
+    y, sy = values_and_sd(y, sy, "y")
     xa = as_float_array(x, "x")
     if xa.ndim not in (1, 2):
         raise ValueError(f"x must be (n,) or (m, n), got shape {xa.shape}")

@@ -20,7 +20,7 @@ from scipy import special
 
 from deconv._validation import (as_1d_float, as_scale, check_choice, check_int, check_level,
                                 check_positive_scalar, check_rng, check_same_length)
-from deconv.eiv._errors import MeasurementError
+from deconv.eiv._errors import MeasurementError, values_and_sd
 from deconv.eiv.results import LineFitResults
 from deconv.exceptions import ConvergenceWarning
 
@@ -239,8 +239,10 @@ def york(x, y, sx, sy, r=0.0, *, tol=1e-15, maxiter=1000, scale_by_mswd=False,
     Parameters
     ----------
     x, y : array_like (n,)
-    sx, sy : float or array_like (n,)
-        Standard errors (1 sigma) of x and y, positive.
+    sx, sy : float, array_like (n,) or MeasurementError
+        Standard errors (1 sigma) of x and y, positive; or error descriptions resolved
+        against ``x``/``y`` (e.g. ``MeasurementError(replicates=True)`` with ``x`` of
+        shape ``(n, k)``: unit means with standard errors ``sqrt(s^2 / k_i)``).
     r : float or array_like (n,)
         Correlation of the x and y errors of each point, in (-1, 1).
     tol : float
@@ -282,6 +284,8 @@ def york(x, y, sx, sy, r=0.0, *, tol=1e-15, maxiter=1000, scale_by_mswd=False,
     >>> print(np.round(res.params, 4))
     [ 5.4799 -0.4805]
     """
+    x, sx = values_and_sd(x, sx, "x")
+    y, sy = values_and_sd(y, sy, "y")
     x, y = _xy(x, y)
     n = x.size
     sx, _ = as_scale(sx, n, "sx")

@@ -341,6 +341,16 @@ class ODRResults(EIVResults):
         """Data, adjusted points and the fitted curve. Returns the Axes."""
         ax = _get_ax(ax)
         x = np.asarray(self.x)
+        if x.ndim > 1:
+            # several explanatory variables: observed against fitted
+            fitted = np.asarray(self.y) + self.eps
+            ax.plot(fitted, self.y, "o", ms=4, color="C0", label="data")
+            lims = [min(fitted.min(), np.min(self.y)), max(fitted.max(), np.max(self.y))]
+            ax.plot(lims, lims, color="C3", label="y = fitted")
+            ax.set_xlabel("fitted f(x + delta; beta)")
+            ax.set_ylabel("y")
+            ax.legend(loc="best")
+            return ax
         ax.plot(x, self.y, "o", ms=4, color="C0", label="data")
         ax.plot(self.xplus, np.asarray(self.y) + self.eps, ".", ms=3, color="C1",
                 label="adjusted points")
