@@ -124,3 +124,16 @@ def test_rc_bad_input_and_interface():
     assert r.replicates.shape == (20, 2)
     assert "calibration" in r.summary().as_text()
     r.plot()
+
+
+def test_heteroscedastic_several_covariates_with_z():
+    rng = np.random.default_rng(8)
+    n = 30000
+    x = rng.multivariate_normal([0, 0], [[1, 0.4], [0.4, 1]], n)
+    z = rng.normal(size=n) + 0.5 * x[:, 0]
+    v = np.column_stack([rng.uniform(0.1, 0.6, n), rng.uniform(0.1, 0.4, n)])  # (n, p)
+    w = x + rng.normal(size=(n, 2)) * np.sqrt(v)
+    y = 1 + x @ [1.0, 0.5] - 0.5 * z + rng.normal(size=n)
+    rc = dc.eiv.regression_calibration(w, y, z, error_var=v, se="model")
+    assert_allclose(rc.params, [1.0, 1.0, 0.5, -0.5], atol=0.05)
+    assert np.abs(rc.naive_params[1:3] - [1.0, 0.5]).max() > 0.1     # naive is biased
