@@ -17,11 +17,11 @@ import numpy as np  # noqa: E402
 
 import deconv as dc  # noqa: E402
 
-rng = np.random.default_rng(7)
-n = 5000
-x = rng.normal(size=n)                           # true exposure
-w = x + rng.normal(0, 0.5, n)                    # what we measured
-y = (rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 1.0 * x)))).astype(float)
+from deconv.datasets.eiv import make_eiv_regression, pearson_york  # noqa: E402
+
+# true exposure x ~ N(0, 1); we only see w = x + u with sd(u) = 0.5
+data = make_eiv_regression(5000, family="logistic", beta=(-0.5, 1.0), error_sd=0.5, rng=7)
+w, y = data["w"], data["y"]
 
 err = dc.eiv.MeasurementError(sd=0.5)            # one description, every method
 sim = dc.eiv.simex(w, y, family="logistic", error=err, extrapolant="nonlinear",
@@ -48,11 +48,8 @@ axes[1].legend(loc="best")
 axes[1].set_title("Naive vs corrected")
 
 # Pearson (1901) data with York's (1966) weights (York et al. 2004, Table I)
-px = np.array([0.0, 0.9, 1.8, 2.6, 3.3, 4.4, 5.2, 6.1, 6.5, 7.4])
-py = np.array([5.9, 5.4, 4.4, 4.6, 3.5, 3.7, 2.8, 2.8, 2.4, 1.5])
-wx = np.array([1000, 1000, 500, 800, 200, 80, 60, 20, 1.8, 1.0])
-wy = np.array([1, 1.8, 4, 8, 20, 20, 70, 70, 100, 500.0])
-yk = dc.eiv.york(px, py, 1 / np.sqrt(wx), 1 / np.sqrt(wy))
+py_data = pearson_york()
+yk = dc.eiv.york(py_data["x"], py_data["y"], py_data["sx"], py_data["sy"])
 yk.plot(ax=axes[2])
 axes[2].set_title(f"York fit, MSWD = {yk.mswd:.3f}")
 fig.tight_layout()

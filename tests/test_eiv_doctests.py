@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 MODULES = ["deconv.eiv._errors", "deconv.eiv.lines", "deconv.eiv._moments", "deconv.eiv._simex",
-           "deconv.eiv.calibration", "deconv.eiv._odr"]
+           "deconv.eiv.calibration", "deconv.eiv._odr", "deconv.datasets.eiv"]
 
 
 @pytest.mark.parametrize("name", MODULES)
