@@ -161,3 +161,13 @@ def test_moments_result_interface():
     assert "Moment" in res.summary().as_text()
     ax = res.plot()
     assert len(ax.get_yticklabels()) == 2
+
+
+@pytest.mark.parametrize("fn", [dc.eiv.moments, dc.eiv.regression_calibration, dc.eiv.simex])
+def test_singular_design_is_a_clear_error(fn):
+    rng = np.random.default_rng(9)
+    w, y = rng.normal(size=40), rng.normal(size=40)
+    with pytest.raises(ValueError, match="singular"):
+        fn(w, y, np.ones(40), error_sd=0.1)
+    with pytest.raises(ValueError, match="singular"):
+        fn(np.column_stack([w, 2 * w]), y, error_var=[0.01, 0.04])

@@ -30,7 +30,7 @@ import numpy as np
 from deconv._progress import progress_bar
 from deconv._validation import (as_1d_float, check_choice, check_int, check_rng)
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm, scores_and_hessian
-from deconv.eiv._moments import _design, param_names, prepare
+from deconv.eiv._moments import _design, check_full_rank, param_names, prepare
 from deconv.eiv.results import SimexResults
 from deconv.exceptions import ConvergenceWarning, DeconvWarning
 
@@ -438,6 +438,8 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     gen = check_rng(rng)
     n, p = res.w.shape
     q = 0 if zz is None else zz.shape[1]
+    if estimator is None:
+        check_full_rank(res.w, zz)
     D = _design(res.w, zz)
     cols = slice(1, 1 + p)
     # per-observation scale of the pseudo-errors

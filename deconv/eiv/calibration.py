@@ -28,7 +28,7 @@ from deconv._validation import (as_1d_float, as_2d_float, check_choice, check_in
                                 check_same_length)
 from deconv.eiv._errors import ResolvedError, make_error
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm
-from deconv.eiv._moments import _design, param_names
+from deconv.eiv._moments import _design, check_full_rank, param_names
 from deconv.eiv.results import RegressionResults
 
 __all__ = ["regression_calibration"]
@@ -191,6 +191,7 @@ def regression_calibration(w, y, z=None, *, family="linear", error=None, error_s
         if partial.any():
             raise ValueError("x_validation rows must be fully observed or fully NaN")
         check_same_length(w=wv, y=y, **({} if zz is None else {"z": zz}))
+        check_full_rank(wv, zz)
         prob = _Problem(None, wv, y, zz, xv, family)
         p = wv.shape[1]
         source = f"validation subsample ({int((~np.isnan(xv[:, 0])).sum())} units)"
@@ -201,6 +202,7 @@ def regression_calibration(w, y, z=None, *, family="linear", error=None, error_s
         spec = make_error(error, error_sd, error_var, reliability, replicates)
         res0 = spec.resolve(w, "w")
         check_same_length(w=res0.w, y=y, **({} if zz is None else {"z": zz}))
+        check_full_rank(res0.w, zz)
         w_raw = np.asarray(w, dtype=np.float64)
         prob = _Problem(spec, w_raw, y, zz, None, family, res0)
         p = res0.p
