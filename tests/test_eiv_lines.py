@@ -87,6 +87,22 @@ def test_deming_reproduces_published_method_comparison(key, error_ratio):
     assert_allclose(ci[0], ref["intercept_ci"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("key, error_ratio", [("WDeming_errorratio_1", 1.0),
+                                              ("WDeming_errorratio_1.21", 1.21)])
+def test_weighted_deming_reproduces_published_method_comparison(key, error_ratio):
+    # Linnet's weighted Deming (proportional errors), Analyse-it references from mcr's
+    # AnaIT.TD9; mcr iterates to a 1e-6 threshold, hence the 1e-6 tolerance
+    d = _mcr_td9()
+    ref = d[key]
+    res = dc.eiv.deming(d["x"], d["y"], ratio=1.0 / error_ratio, weighted=True)
+    assert_allclose(res.params, [ref["intercept"], ref["slope"]], rtol=1e-6)
+    ci = res.conf_int(0.05)
+    assert_allclose(ci[1], ref["slope_ci"], rtol=1e-6)
+    assert_allclose(ci[0], ref["intercept_ci"], rtol=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        dc.eiv.deming(-np.array(d["x"]), d["y"], weighted=True)
+
+
 def test_passing_bablok_and_theil_sen_reproduce_references():
     d = _mcr_td9()
     x, y = np.array(d["x"]), np.array(d["y"])

@@ -83,8 +83,36 @@ def _bootstrap(fit, x, y, n_boot, rng, extra=()):
     return out
 
 
-def deming(x, y, ratio=None, *, x_error=None, y_error=None, se="jackknife", n_boot=999,
-           rng=None):
+def _weighted_deming_fit(x, y, delta, tol=1e-14, maxiter=200):
+    """Linnet's (1990) weighted Deming fit for proportional errors (constant CV).
+
+    Weights ``1 / d_i^2`` with ``d_i = (x^_i + lambda y^_i) / (1 + lambda)`` computed from
+    the current estimates of the true values (``lambda = 1/delta``), iterated to a fixed
+    point. Returns ``(params, iterations, converged)``.
+    """
+    lam = 1.0 / delta
+    xh, yh = x, y
+    b_old = np.nan
+    for it in range(1, maxiter + 1):
+        d = (xh + lam * yh) / (1.0 + lam)
+        w = 1.0 / (d * d)
+        sw = w.sum()
+        xm, ym = w @ x / sw, w @ y / sw
+        dx, dy = x - xm, y - ym
+        u, q, p = w @ (dx * dx), w @ (dy * dy), w @ (dx * dy)
+        b = ((lam * q - u) + np.sqrt((u - lam * q) ** 2 + 4 * lam * p * p)) / (2 * lam * p)
+        a = ym - b * xm
+        r = y - a - b * x
+        xh = x + lam * b * r / (1.0 + lam * b * b)
+        yh = a + b * xh
+        if abs(b - b_old) <= tol * abs(b):
+            return np.array([a, b]), it, True
+        b_old = b
+    return np.array([a, b]), maxiter, False
+
+
+def deming(x, y, ratio=None, *, x_error=None, y_error=None, weighted=False, se="jackknife",
+           n_boot=999, rng=None):
     r"""Deming regression: a straight line with a known ratio of error variances.
 
     Model: ``x_i = xi_i + u_i``, ``y_i = alpha + beta xi_i + e_i`` with independent
@@ -110,6 +138,10 @@ def deming(x, y, ratio=None, *, x_error=None, y_error=None, se="jackknife", n_bo
         Error descriptions for both methods (e.g. ``MeasurementError(replicates=True)``
         with ``x``, ``y`` of shape ``(n, k)``); then ``delta`` is the ratio of the two
         error variances and the unit means are fitted.
+    weighted : bool
+        Weighted Deming regression for proportional errors (constant coefficients of
+        variation; Linnet 1990): weights ``1/d_i^2`` with ``d_i`` the average of the
+        estimated true values, iterated. Needs positive data; SEs by jackknife or bootstrap.
     se : {"jackknife", "analytic", "bootstrap"}
         Standard errors: leave-one-out jackknife (Linnet 1990; the method-comparison
         standard), the large-sample formula of Fuller (1987, Thm 1.3.1), or a row bootstrap.
@@ -163,6 +195,8 @@ def deming(x, y, ratio=None, *, x_error=None, y_error=None, se="jackknife", n_bo
     params, (sxx, syy, sxy, xm, ym) = _deming_fit(x, y, delta)
     if sxy == 0:
         raise ValueError("x and y are uncorrelated (S_xy = 0): the Deming slope is undefined")
+    if weighted:
+        return _weighted_deming(x, y, delta, se, n_boot, rng, notes)
     b = params[1]
     replicates = None
     if se == "jackknife":
@@ -182,6 +216,34 @@ def deming(x, y, ratio=None, *, x_error=None, y_error=None, se="jackknife", n_bo
                           x, y, x_fitted=x_hat, y_fitted=params[0] + b * x_hat,
                           replicates=replicates, df_resid=n - 2, se_method=se,
                           info=[("delta = var(e_y)/var(e_x)", delta)], notes=notes)
+
+
+def _weighted_deming(x, y, delta, se, n_boot, rng, notes):
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("weighted Deming regression (proportional errors) needs positive "
+                         "x and y")
+    if se == "analytic":
+        raise ValueError("weighted Deming has no analytic standard errors here; use "
+                         "se='jackknife' or 'bootstrap'")
+    n = x.size
+    params, it, ok = _weighted_deming_fit(x, y, delta)
+    if not ok:
+        warnings.warn("weighted Deming iteration did not converge", ConvergenceWarning,
+                      stacklevel=3)
+    if se == "jackknife":
+        keep = ~np.eye(n, dtype=bool)
+        replicates = np.array([_weighted_deming_fit(x[k], y[k], delta)[0] for k in keep])
+        cov = _jackknife_cov(replicates)
+    else:
+        n_boot = check_int(n_boot, "n_boot", min_value=10)
+        gen = check_rng(rng)
+        replicates = _bootstrap(lambda a, c: _weighted_deming_fit(a, c, delta)[0], x, y,
+                                n_boot, gen)
+        cov = np.cov(replicates, rowvar=False)
+    return LineFitResults(params, cov, "Weighted Deming (Linnet 1990)", x, y,
+                          replicates=replicates, df_resid=n - 2, se_method=se,
+                          info=[("delta = var(e_y)/var(e_x)", delta), ("Iterations", it)],
+                          notes=notes)
 
 
 def _deming_analytic_cov(b, delta, sxx, syy, sxy, xm, n):
