@@ -171,3 +171,21 @@ def test_singular_design_is_a_clear_error(fn):
         fn(w, y, np.ones(40), error_sd=0.1)
     with pytest.raises(ValueError, match="singular"):
         fn(np.column_stack([w, 2 * w]), y, error_var=[0.01, 0.04])
+
+
+def test_row_error_covariances_for_unbalanced_replicates_of_several_covariates():
+    rng = np.random.default_rng(10)
+    n = 4000
+    S = np.array([[0.5, 0.2], [0.2, 0.3]])
+    x = rng.normal(size=(n, 2))
+    wr = x[:, None, :] + rng.multivariate_normal([0, 0], S, (n, 3))
+    wr[: n // 2, 2, :] = np.nan                        # half the units have 2 replicates
+    r = MeasurementError(replicates=True).resolve(wr)
+    assert_allclose(r.unit_cov, S, atol=0.03)          # pooled within-unit covariance
+    assert_allclose(r.cov_of_row(0), r.unit_cov / 2)
+    assert_allclose(r.cov_of_row(n - 1), r.unit_cov / 3)
+    # simulated pseudo-errors have exactly those row covariances (in distribution)
+    e = np.stack([r.noise_transform()(rng.standard_normal((n, 2))) for _ in range(200)])
+    emp = np.einsum("bip,biq->ipq", e, e) / 200
+    assert_allclose(emp[: n // 2].mean(0), r.unit_cov / 2, atol=0.01)
+    assert_allclose(emp[n // 2:].mean(0), r.unit_cov / 3, atol=0.01)

@@ -163,6 +163,35 @@ class ResolvedError:
     def p(self):
         return self.w.shape[1]
 
+    @property
+    def unit_cov(self):
+        """Pooled error covariance of a single replicate (replicates only)."""
+        if self.n_rep is None:
+            return None
+        return self.cov / np.mean(1.0 / self.n_rep)
+
+    def cov_of_row(self, i):
+        """Error covariance of row ``i`` of ``w`` (full matrix, also for replicates of
+        several covariates with unequal counts)."""
+        if self.n_rep is not None:
+            return self.unit_cov / self.n_rep[i]
+        if self.per_obs is not None:
+            return np.diag(self.per_obs[i])
+        return self.cov
+
+    def noise_transform(self):
+        """A function mapping standardised draws ``e`` (n, p) to errors with covariance
+        ``Sigma_i`` for each row (used to simulate pseudo-errors)."""
+        if self.n_rep is not None:
+            L = np.linalg.cholesky(self.unit_cov)
+            f = 1.0 / np.sqrt(self.n_rep)[:, None]
+            return lambda e: (e @ L.T) * f
+        if self.per_obs is not None:
+            sd = np.sqrt(self.per_obs)
+            return lambda e: e * sd
+        L = np.linalg.cholesky(self.cov)
+        return lambda e: e @ L.T
+
     def variances(self):
         """Per-observation error variances, shape (n, p) (diagonal of each ``Sigma_i``)."""
         if self.per_obs is not None:

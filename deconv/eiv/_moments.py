@@ -133,6 +133,8 @@ def moments(w, y, z=None, *, error=None, error_sd=None, error_var=None, reliabil
     psi = D * r[:, None]
     if res.row_cov is not None:
         psi[:, idx] += c * np.einsum("ipq,q->ip", res.row_cov, b[idx])
+    elif res.n_rep is not None:
+        psi[:, idx] += c * (res.unit_cov @ b[idx])[None, :] / res.n_rep[:, None]
     elif res.per_obs is not None:
         psi[:, idx] += c * res.per_obs * b[idx]
     else:

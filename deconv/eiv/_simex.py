@@ -442,17 +442,9 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
         check_full_rank(res.w, zz)
     D = _design(res.w, zz)
     cols = slice(1, 1 + p)
-    # per-observation scale of the pseudo-errors
-    if res.per_obs is not None:
-        scale = np.sqrt(res.per_obs)                                   # (n, p), diagonal
-
-        def noise(state):
-            return state * scale
-    else:
-        L = np.linalg.cholesky(res.cov)
-
-        def noise(state):
-            return state @ L.T
+    # pseudo-errors with the error covariance of each row (heteroscedastic, correlated,
+    # or Sigma / k_i for unit means of k_i replicates)
+    noise = res.noise_transform()
     w_obs = res.w
 
     def new_state(g):

@@ -50,7 +50,7 @@ def _calibrate_error(res, z):
             return mw + dev @ np.linalg.solve(V, C).T
         out = np.empty_like(w)
         for i in range(n):                                   # heteroscedastic: per unit
-            Vi = s_xx + np.diag(res.per_obs[i])
+            Vi = s_xx + res.cov_of_row(i)
             out[i] = mw + C @ np.linalg.solve(Vi, dev[i])
         return out
     q = z.shape[1]
@@ -67,7 +67,7 @@ def _calibrate_error(res, z):
     base[:p, :p] = s_xx
     for i in range(n):
         Vi = base.copy()
-        Vi[:p, :p] += np.diag(res.per_obs[i])
+        Vi[:p, :p] += res.cov_of_row(i)
         out[i] = mw + C @ np.linalg.solve(Vi, dev[i])
     return out
 
