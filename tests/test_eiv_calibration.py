@@ -93,8 +93,10 @@ def _coverage(family, reps, n, seed, n_boot):
 
 @pytest.mark.parametrize("family", ["linear", "logistic"])
 def test_rc_bootstrap_interval_coverage(family):
-    # 200 replications, B = 25: binomial sd 0.0154, accept 0.95 -+ 3 sd
-    cov = _coverage(family, 200, 200, 5, 25)
+    # 200 replications: binomial sd 0.0154, accept 0.95 -+ 3 sd (a small B adds a little
+    # undercoverage from the noisy bootstrap SE)
+    cov = _coverage(family, 200, 300 if family == "linear" else 200, 5,
+                    50 if family == "linear" else 25)
     assert 0.903 <= cov <= 0.997, cov
 
 

@@ -215,18 +215,24 @@ class ResolvedError:
             coef, *_ = np.linalg.lstsq(zc, w, rcond=None)
             w = w - zc @ coef
         s_ww = w.T @ w / (self.n - 1)
-        s_xx = s_ww - self.cov
-        ev = np.linalg.eigvalsh(s_xx)
-        if ev.min() <= 1e-12 * max(np.abs(np.diag(s_ww)).max(), 1e-300):
-            diag_o, diag_e = np.diag(s_ww), np.diag(self.cov)
-            worst = int(np.argmax(diag_e / diag_o))
-            raise ValueError(
-                "the measurement-error variance is not smaller than the observed variance of w "
-                f"(column {worst}: error variance {diag_e[worst]:.4g} vs observed "
-                f"{diag_o[worst]:.4g}{' after adjusting for z' if z is not None and z.shape[1] else ''}); "
-                "the implied variance of the true covariate is not positive, so no corrected "
-                "estimate exists. Check the error variance / reliability you supplied.")
-        return s_xx
+        return check_positive_xx(s_ww, self.cov, z is not None and z.shape[1] > 0)
+
+
+def check_positive_xx(s_ww, cov, adjusted=False):
+    """``S_ww - Sigma_uu`` (the implied covariance of the true covariates), or a clear
+    ValueError when it is not positive definite."""
+    s_xx = s_ww - cov
+    ev = np.linalg.eigvalsh(s_xx)
+    if ev.min() <= 1e-12 * max(np.abs(np.diag(s_ww)).max(), 1e-300):
+        diag_o, diag_e = np.diag(s_ww), np.diag(cov)
+        worst = int(np.argmax(diag_e / diag_o))
+        raise ValueError(
+            "the measurement-error variance is not smaller than the observed variance of w "
+            f"(column {worst}: error variance {diag_e[worst]:.4g} vs observed "
+            f"{diag_o[worst]:.4g}{' after adjusting for z' if adjusted else ''}); "
+            "the implied variance of the true covariate is not positive, so no corrected "
+            "estimate exists. Check the error variance / reliability you supplied.")
+    return s_xx
 
 
 def _check_finite_nonneg(arr, name, strict=True):

@@ -26,7 +26,7 @@ import numpy as np
 from deconv._progress import progress_bar
 from deconv._validation import (as_1d_float, as_2d_float, check_choice, check_int, check_rng,
                                 check_same_length)
-from deconv.eiv._errors import ResolvedError, make_error
+from deconv.eiv._errors import ResolvedError, check_positive_xx, make_error
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm
 from deconv.eiv._moments import _design, check_full_rank, param_names
 from deconv.eiv.results import RegressionResults
@@ -38,37 +38,27 @@ def _calibrate_error(res, z):
     """E[X | W, Z] from a resolved error covariance (best linear predictor)."""
     w = res.w
     n, p = w.shape
-    s_xx = res.check_identifiable(z)  # raises if Sigma_uu is not smaller than S_ww.z
-    mw = w.mean(axis=0)
+    wz = w if z is None else np.hstack([w, z])
+    mean = wz.mean(axis=0)
+    dev = wz - mean
+    V = dev.T @ dev / (n - 1)                              # covariance of (W, Z)
     if z is None:
-        q = 0
-        V = np.cov(w, rowvar=False).reshape(p, p)
-        s_xx = V - res.cov
-        dev = w - mw
-        C = s_xx                                            # cov(X, (W))
-        if res.per_obs is None:
-            return mw + dev @ np.linalg.solve(V, C).T
-        out = np.empty_like(w)
-        for i in range(n):                                   # heteroscedastic: per unit
-            Vi = s_xx + res.cov_of_row(i)
-            out[i] = mw + C @ np.linalg.solve(Vi, dev[i])
-        return out
-    q = z.shape[1]
-    wz = np.hstack([w, z])
-    V = np.cov(wz, rowvar=False).reshape(p + q, p + q)
+        s_ww_z = V
+    else:
+        s_ww_z = V[:p, :p] - V[:p, p:] @ np.linalg.solve(V[p:, p:], V[p:, :p])
+    # raises if Sigma_uu is not smaller than S_ww.z (no corrected estimate exists)
+    check_positive_xx(s_ww_z, res.cov, z is not None)
     s_xx = V[:p, :p] - res.cov
-    C = np.hstack([s_xx, V[:p, p:]])                         # cov(X, (W, Z))
-    Vc = V.copy()
-    dev = wz - wz.mean(axis=0)
-    if res.per_obs is None:
-        return mw + dev @ np.linalg.solve(Vc, C.T)
-    out = np.empty_like(w)
-    base = Vc.copy()
+    C = np.hstack([s_xx, V[:p, p:]])                       # cov(X, (W, Z))
+    if res.per_obs is None and res.n_rep is None:
+        return mean[:p] + dev @ np.linalg.solve(V, C.T)
+    out = np.empty_like(w)                                 # heteroscedastic: per unit
+    base = V.copy()
     base[:p, :p] = s_xx
     for i in range(n):
         Vi = base.copy()
         Vi[:p, :p] += res.cov_of_row(i)
-        out[i] = mw + C @ np.linalg.solve(Vi, dev[i])
+        out[i] = mean[:p] + C @ np.linalg.solve(Vi, dev[i])
     return out
 
 
