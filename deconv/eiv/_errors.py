@@ -179,6 +179,17 @@ class ResolvedError:
             return np.diag(self.per_obs[i])
         return self.cov
 
+    def row_covs(self):
+        """All row error covariances, array (n, p, p)."""
+        if self.n_rep is not None:
+            return self.unit_cov[None, :, :] / self.n_rep[:, None, None]
+        if self.per_obs is not None:
+            out = np.zeros((self.n, self.p, self.p))
+            idx = np.arange(self.p)
+            out[:, idx, idx] = self.per_obs
+            return out
+        return np.broadcast_to(self.cov, (self.n, self.p, self.p))
+
     def noise_transform(self):
         """A function mapping standardised draws ``e`` (n, p) to errors with covariance
         ``Sigma_i`` for each row (used to simulate pseudo-errors)."""

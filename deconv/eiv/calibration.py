@@ -52,14 +52,13 @@ def _calibrate_error(res, z):
     C = np.hstack([s_xx, V[:p, p:]])                       # cov(X, (W, Z))
     if res.per_obs is None and res.n_rep is None:
         return mean[:p] + dev @ np.linalg.solve(V, C.T)
-    out = np.empty_like(w)                                 # heteroscedastic: per unit
+    # heteroscedastic: each unit has its own Cov(W_i, Z_i) = base + Sigma_i
     base = V.copy()
     base[:p, :p] = s_xx
-    for i in range(n):
-        Vi = base.copy()
-        Vi[:p, :p] += res.cov_of_row(i)
-        out[i] = mean[:p] + C @ np.linalg.solve(Vi, dev[i])
-    return out
+    Vb = np.repeat(base[None, :, :], n, axis=0)
+    Vb[:, :p, :p] += res.row_covs()
+    sol = np.linalg.solve(Vb, dev[:, :, None])[:, :, 0]
+    return mean[:p] + sol @ C.T
 
 
 def _calibrate_validation(w, z, xv, have):
