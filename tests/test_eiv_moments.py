@@ -189,3 +189,14 @@ def test_row_error_covariances_for_unbalanced_replicates_of_several_covariates()
     emp = np.einsum("bip,biq->ipq", e, e) / 200
     assert_allclose(emp[: n // 2].mean(0), r.unit_cov / 2, atol=0.01)
     assert_allclose(emp[n // 2:].mean(0), r.unit_cov / 3, atol=0.01)
+
+
+def test_reliability_one_means_no_correction():
+    rng = np.random.default_rng(11)
+    w, y = _data(rng, 300)
+    m = dc.eiv.moments(w, y, reliability=1.0)
+    s = dc.eiv.simex(w, y, reliability=1.0, n_sim=5, rng=0)
+    r = dc.eiv.regression_calibration(w, y, reliability=1.0, n_boot=20, rng=0)
+    for res in (m, s, r):
+        assert_allclose(res.params, res.naive_params, rtol=1e-10)
+    assert_allclose(s.bse, np.sqrt(np.diag(s.naive_cov)), rtol=1e-8)

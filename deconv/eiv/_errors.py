@@ -194,13 +194,13 @@ class ResolvedError:
         """A function mapping standardised draws ``e`` (n, p) to errors with covariance
         ``Sigma_i`` for each row (used to simulate pseudo-errors)."""
         if self.n_rep is not None:
-            L = np.linalg.cholesky(self.unit_cov)
+            L = _psd_sqrt(self.unit_cov)
             f = 1.0 / np.sqrt(self.n_rep)[:, None]
             return lambda e: (e @ L.T) * f
         if self.per_obs is not None:
             sd = np.sqrt(self.per_obs)
             return lambda e: e * sd
-        L = np.linalg.cholesky(self.cov)
+        L = _psd_sqrt(self.cov)
         return lambda e: e @ L.T
 
     def variances(self):
@@ -244,6 +244,13 @@ def check_positive_xx(s_ww, cov, adjusted=False):
             "the implied variance of the true covariate is not positive, so no corrected "
             "estimate exists. Check the error variance / reliability you supplied.")
     return s_xx
+
+
+def _psd_sqrt(S):
+    """A square root ``L`` with ``L L^T = S`` for positive semi-definite ``S`` (a zero
+    error variance, reliability 1, is allowed)."""
+    ev, V = np.linalg.eigh(S)
+    return V * np.sqrt(np.clip(ev, 0.0, None))
 
 
 def _check_finite_nonneg(arr, name, strict=True):
