@@ -139,3 +139,18 @@ def test_heteroscedastic_several_covariates_with_z():
     rc = dc.eiv.regression_calibration(w, y, z, error_var=v, se="model")
     assert_allclose(rc.params, [1.0, 1.0, 0.5, -0.5], atol=0.05)
     assert np.abs(rc.naive_params[1:3] - [1.0, 0.5]).max() > 0.1     # naive is biased
+
+
+def test_predict_and_summary_show_naive_column():
+    rng = np.random.default_rng(9)
+    n = 2000
+    x = rng.normal(size=n)
+    w = x + rng.normal(0, 0.4, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.2 + 0.8 * x)))).astype(float)
+    r = dc.eiv.regression_calibration(w, y, family="logistic", error_sd=0.4, se="model")
+    eta = r.params[0] + r.params[1] * np.array([-1.0, 0.0, 2.0])
+    assert_allclose(r.predict([-1.0, 0.0, 2.0], kind="linear"), eta)
+    assert_allclose(r.predict([-1.0, 0.0, 2.0]), 1 / (1 + np.exp(-eta)), rtol=1e-12)
+    assert "naive" in r.summary().columns
+    with pytest.raises(ValueError, match="covariate columns"):
+        r.predict(np.ones((3, 2)))

@@ -241,6 +241,35 @@ class RegressionResults(EIVResults):
     def naive_bse(self):
         return None if self.naive_cov is None else np.sqrt(np.diag(self.naive_cov))
 
+    def _summary_columns(self, alpha):
+        cols, rows = super()._summary_columns(alpha)
+        if self.naive_params is None:
+            return cols, rows
+        return cols + ["naive"], [(nm, vals + [self.naive_params[i]])
+                                  for i, (nm, vals) in enumerate(rows)]
+
+    def predict(self, w, z=None, kind="mean"):
+        """Prediction at true covariate values ``w`` (and ``z``): the linear predictor
+        (``kind="linear"``) or the mean response through the family's link (``"mean"``)."""
+        w = np.asarray(w, dtype=float)
+        w = w[:, None] if w.ndim == 1 else w
+        cols = [np.ones((w.shape[0], 1)), w]
+        if z is not None:
+            z = np.asarray(z, dtype=float)
+            cols.append(z[:, None] if z.ndim == 1 else z)
+        X = np.hstack(cols)
+        if X.shape[1] != self.params.size:
+            raise ValueError(f"need {self.params.size - 1} covariate columns, got "
+                             f"{X.shape[1] - 1}")
+        eta = X @ self.params
+        if kind == "linear" or self.family == "linear":
+            return eta
+        if kind != "mean":
+            raise ValueError("kind must be 'mean' or 'linear'")
+        if self.family == "logistic":
+            return 0.5 * (1.0 + np.tanh(0.5 * eta))
+        return np.exp(eta)
+
     def plot(self, ax=None, alpha=0.05):
         """Naive vs corrected estimates with intervals. Returns the Axes."""
         ax = _get_ax(ax)
