@@ -87,6 +87,22 @@ def test_deming_reproduces_published_method_comparison(key, error_ratio):
     assert_allclose(ci[0], ref["intercept_ci"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("key, error_ratio", [("WDeming_errorratio_1", 1.0),
+                                              ("WDeming_errorratio_1.21", 1.21)])
+def test_weighted_deming_reproduces_published_method_comparison(key, error_ratio):
+    # Linnet's weighted Deming (proportional errors), Analyse-it references from mcr's
+    # AnaIT.TD9; mcr iterates to a 1e-6 threshold, hence the 1e-6 tolerance
+    d = _mcr_td9()
+    ref = d[key]
+    res = dc.eiv.deming(d["x"], d["y"], ratio=1.0 / error_ratio, weighted=True)
+    assert_allclose(res.params, [ref["intercept"], ref["slope"]], rtol=1e-6)
+    ci = res.conf_int(0.05)
+    assert_allclose(ci[1], ref["slope_ci"], rtol=1e-6)
+    assert_allclose(ci[0], ref["intercept_ci"], rtol=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        dc.eiv.deming(-np.array(d["x"]), d["y"], weighted=True)
+
+
 def test_passing_bablok_and_theil_sen_reproduce_references():
     d = _mcr_td9()
     x, y = np.array(d["x"]), np.array(d["y"])
@@ -179,3 +195,43 @@ def test_line_results_plot_and_summary():
     assert np.all(ci[:, 0] < res.params) and np.all(res.params < ci[:, 1])
     assert "slope" in str(res.summary())
     assert res["slope"] == res.slope
+
+
+def test_york_resampling_standard_errors_agree_with_analytic():
+    # data generated exactly under York's model: the analytic (York 2004) errors, the
+    # jackknife and the bootstrap all estimate the same sampling spread
+    rng = np.random.default_rng(21)
+    n = 150
+    xi = rng.uniform(0, 10, n)
+    sx, sy = rng.uniform(0.2, 0.6, n), rng.uniform(0.3, 1.0, n)
+    x, y = xi + rng.normal(0, sx), 1 + 0.5 * xi + rng.normal(0, sy)
+    an = dc.eiv.york(x, y, sx, sy)
+    jk = dc.eiv.york(x, y, sx, sy, se="jackknife")
+    bs = dc.eiv.york(x, y, sx, sy, se="bootstrap", n_boot=200, rng=3)
+    assert_allclose(jk.params, an.params)
+    assert_allclose(jk.bse, an.bse, rtol=0.3)
+    assert_allclose(bs.bse, an.bse, rtol=0.3)
+    assert 0.5 < an.mswd < 1.5
+    # reproducible bootstrap
+    bs2 = dc.eiv.york(x, y, sx, sy, se="bootstrap", n_boot=200, rng=3)
+    assert_allclose(bs.bse, bs2.bse, rtol=0, atol=0)
+
+
+def test_york_and_odr_accept_measurement_error_descriptions():
+    rng = np.random.default_rng(23)
+    n, k = 80, 3
+    xi = rng.uniform(0, 10, n)
+    kx = rng.integers(2, k + 1, n)                     # unequal replicate counts
+    xr = xi[:, None] + rng.normal(0, 0.4, (n, k))
+    xr[np.arange(k)[None, :] >= kx[:, None]] = np.nan
+    y = 1 + 0.5 * xi + rng.normal(0, 0.3, n)
+    err = dc.eiv.MeasurementError(replicates=True)
+    res = dc.eiv.york(xr, y, err, 0.3)
+    r = err.resolve(xr)
+    direct = dc.eiv.york(r.w[:, 0], y, np.sqrt(r.variances()[:, 0]), 0.3)
+    assert_allclose(res.params, direct.params, rtol=1e-12)
+    # standard error of each unit mean is sigma / sqrt(k_i)
+    assert_allclose(res.sx * np.sqrt(kx), np.full(n, res.sx[0] * np.sqrt(kx[0])), rtol=1e-12)
+    od = dc.eiv.odr(lambda x, b: b[0] + b[1] * x, xr, y, [0.0, 1.0], sx=err, sy=0.3,
+                    scale_cov=False)
+    assert_allclose(od.params, res.params, rtol=1e-8)     # straight-line ODR = York

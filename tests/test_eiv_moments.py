@@ -161,3 +161,42 @@ def test_moments_result_interface():
     assert "Moment" in res.summary().as_text()
     ax = res.plot()
     assert len(ax.get_yticklabels()) == 2
+
+
+@pytest.mark.parametrize("fn", [dc.eiv.moments, dc.eiv.regression_calibration, dc.eiv.simex])
+def test_singular_design_is_a_clear_error(fn):
+    rng = np.random.default_rng(9)
+    w, y = rng.normal(size=40), rng.normal(size=40)
+    with pytest.raises(ValueError, match="singular"):
+        fn(w, y, np.ones(40), error_sd=0.1)
+    with pytest.raises(ValueError, match="singular"):
+        fn(np.column_stack([w, 2 * w]), y, error_var=[0.01, 0.04])
+
+
+def test_row_error_covariances_for_unbalanced_replicates_of_several_covariates():
+    rng = np.random.default_rng(10)
+    n = 4000
+    S = np.array([[0.5, 0.2], [0.2, 0.3]])
+    x = rng.normal(size=(n, 2))
+    wr = x[:, None, :] + rng.multivariate_normal([0, 0], S, (n, 3))
+    wr[: n // 2, 2, :] = np.nan                        # half the units have 2 replicates
+    r = MeasurementError(replicates=True).resolve(wr)
+    assert_allclose(r.unit_cov, S, atol=0.03)          # pooled within-unit covariance
+    assert_allclose(r.cov_of_row(0), r.unit_cov / 2)
+    assert_allclose(r.cov_of_row(n - 1), r.unit_cov / 3)
+    # simulated pseudo-errors have exactly those row covariances (in distribution)
+    e = np.stack([r.noise_transform()(rng.standard_normal((n, 2))) for _ in range(200)])
+    emp = np.einsum("bip,biq->ipq", e, e) / 200
+    assert_allclose(emp[: n // 2].mean(0), r.unit_cov / 2, atol=0.01)
+    assert_allclose(emp[n // 2:].mean(0), r.unit_cov / 3, atol=0.01)
+
+
+def test_reliability_one_means_no_correction():
+    rng = np.random.default_rng(11)
+    w, y = _data(rng, 300)
+    m = dc.eiv.moments(w, y, reliability=1.0)
+    s = dc.eiv.simex(w, y, reliability=1.0, n_sim=5, rng=0)
+    r = dc.eiv.regression_calibration(w, y, reliability=1.0, n_boot=20, rng=0)
+    for res in (m, s, r):
+        assert_allclose(res.params, res.naive_params, rtol=1e-10)
+    assert_allclose(s.bse, np.sqrt(np.diag(s.naive_cov)), rtol=1e-8)

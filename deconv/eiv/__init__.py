@@ -13,15 +13,18 @@ Nonlinear curves
 The measurement error is described once, by :class:`MeasurementError` or the keyword
 shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
 """
-import importlib
 
 from deconv.eiv._errors import MeasurementError
-from deconv.eiv.moments import moments
-from deconv.eiv.simex import mcsimex, simex
+from deconv.eiv.calibration import regression_calibration
+from deconv.eiv._moments import moments
+from deconv.eiv._odr import odr
+from deconv.eiv._simex import extrapolate as simex_extrapolate
+from deconv.eiv._simex import mcsimex, simex
 from deconv.eiv.lines import deming, orthogonal, passing_bablok, theil_sen, york
 from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, RegressionResults,
                                 SimexResults)
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
-           "moments", "simex", "mcsimex",
+           "moments", "simex", "mcsimex", "regression_calibration", "odr",
+           "simex_extrapolate",
            "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from deconv._validation import _to_array
 
-__all__ = ["MeasurementError", "ResolvedError", "make_error"]
+__all__ = ["MeasurementError", "ResolvedError", "make_error", "values_and_sd"]
 
 
 class MeasurementError:
@@ -163,6 +163,46 @@ class ResolvedError:
     def p(self):
         return self.w.shape[1]
 
+    @property
+    def unit_cov(self):
+        """Pooled error covariance of a single replicate (replicates only)."""
+        if self.n_rep is None:
+            return None
+        return self.cov / np.mean(1.0 / self.n_rep)
+
+    def cov_of_row(self, i):
+        """Error covariance of row ``i`` of ``w`` (full matrix, also for replicates of
+        several covariates with unequal counts)."""
+        if self.n_rep is not None:
+            return self.unit_cov / self.n_rep[i]
+        if self.per_obs is not None:
+            return np.diag(self.per_obs[i])
+        return self.cov
+
+    def row_covs(self):
+        """All row error covariances, array (n, p, p)."""
+        if self.n_rep is not None:
+            return self.unit_cov[None, :, :] / self.n_rep[:, None, None]
+        if self.per_obs is not None:
+            out = np.zeros((self.n, self.p, self.p))
+            idx = np.arange(self.p)
+            out[:, idx, idx] = self.per_obs
+            return out
+        return np.broadcast_to(self.cov, (self.n, self.p, self.p))
+
+    def noise_transform(self):
+        """A function mapping standardised draws ``e`` (n, p) to errors with covariance
+        ``Sigma_i`` for each row (used to simulate pseudo-errors)."""
+        if self.n_rep is not None:
+            L = _psd_sqrt(self.unit_cov)
+            f = 1.0 / np.sqrt(self.n_rep)[:, None]
+            return lambda e: (e @ L.T) * f
+        if self.per_obs is not None:
+            sd = np.sqrt(self.per_obs)
+            return lambda e: e * sd
+        L = _psd_sqrt(self.cov)
+        return lambda e: e @ L.T
+
     def variances(self):
         """Per-observation error variances, shape (n, p) (diagonal of each ``Sigma_i``)."""
         if self.per_obs is not None:
@@ -186,18 +226,31 @@ class ResolvedError:
             coef, *_ = np.linalg.lstsq(zc, w, rcond=None)
             w = w - zc @ coef
         s_ww = w.T @ w / (self.n - 1)
-        s_xx = s_ww - self.cov
-        ev = np.linalg.eigvalsh(s_xx)
-        if ev.min() <= 1e-12 * max(np.abs(np.diag(s_ww)).max(), 1e-300):
-            diag_o, diag_e = np.diag(s_ww), np.diag(self.cov)
-            worst = int(np.argmax(diag_e / diag_o))
-            raise ValueError(
-                "the measurement-error variance is not smaller than the observed variance of w "
-                f"(column {worst}: error variance {diag_e[worst]:.4g} vs observed "
-                f"{diag_o[worst]:.4g}{' after adjusting for z' if z is not None and z.shape[1] else ''}); "
-                "the implied variance of the true covariate is not positive, so no corrected "
-                "estimate exists. Check the error variance / reliability you supplied.")
-        return s_xx
+        return check_positive_xx(s_ww, self.cov, z is not None and z.shape[1] > 0)
+
+
+def check_positive_xx(s_ww, cov, adjusted=False):
+    """``S_ww - Sigma_uu`` (the implied covariance of the true covariates), or a clear
+    ValueError when it is not positive definite."""
+    s_xx = s_ww - cov
+    ev = np.linalg.eigvalsh(s_xx)
+    if ev.min() <= 1e-12 * max(np.abs(np.diag(s_ww)).max(), 1e-300):
+        diag_o, diag_e = np.diag(s_ww), np.diag(cov)
+        worst = int(np.argmax(diag_e / diag_o))
+        raise ValueError(
+            "the measurement-error variance is not smaller than the observed variance of w "
+            f"(column {worst}: error variance {diag_e[worst]:.4g} vs observed "
+            f"{diag_o[worst]:.4g}{' after adjusting for z' if adjusted else ''}); "
+            "the implied variance of the true covariate is not positive, so no corrected "
+            "estimate exists. Check the error variance / reliability you supplied.")
+    return s_xx
+
+
+def _psd_sqrt(S):
+    """A square root ``L`` with ``L L^T = S`` for positive semi-definite ``S`` (a zero
+    error variance, reliability 1, is allowed)."""
+    ev, V = np.linalg.eigh(S)
+    return V * np.sqrt(np.clip(ev, 0.0, None))
 
 
 def _check_finite_nonneg(arr, name, strict=True):
@@ -323,3 +376,18 @@ def make_error(error=None, error_sd=None, error_var=None, reliability=None, repl
     if reliability is not None:
         return MeasurementError(reliability=reliability)
     return MeasurementError(replicates=True)
+
+
+def values_and_sd(data, sd, name):
+    """Per-point values and standard errors for a fit taking ``sx``/``sy``.
+
+    ``sd`` may be a number/array (returned as is) or a :class:`MeasurementError`, which
+    is resolved against ``data``: e.g. replicates give the unit means and the standard
+    error of each mean, ``sqrt(sigma^2 / k_i)``.
+    """
+    if not isinstance(sd, MeasurementError):
+        return data, sd
+    r = sd.resolve(data, name)
+    if r.p != 1:
+        raise ValueError(f"{name} must be a single variable here")
+    return r.w[:, 0], np.sqrt(r.variances()[:, 0])

@@ -10,12 +10,41 @@ Every fit returns an :class:`EIVResults` (or a subclass) with
   and ``plot(ax=None)`` returning the matplotlib Axes.
 """
 import numpy as np
-from scipy import stats
+from scipy import special
+
 
 from deconv._summary import SummaryTable
 from deconv._validation import check_level
 
 __all__ = ["EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
+
+
+class _Normal:
+    """Standard normal quantiles/tails via scipy.special (importing scipy.stats is slow)."""
+
+    df = np.inf
+
+    @staticmethod
+    def ppf(q):
+        return special.ndtri(q)
+
+    @staticmethod
+    def sf(x):
+        return special.ndtr(-np.asarray(x, dtype=float))
+
+
+class _StudentT:
+    def __init__(self, df):
+        self.df = float(df)
+
+    def ppf(self, q):
+        return special.stdtrit(self.df, q)
+
+    def sf(self, x):
+        return special.stdtr(self.df, -np.asarray(x, dtype=float))
+
+
+NORMAL = _Normal()
 
 
 class EIVResults:
@@ -67,8 +96,8 @@ class EIVResults:
 
     def _dist(self):
         if self.df_resid is None or not np.isfinite(self.df_resid):
-            return stats.norm
-        return stats.t(self.df_resid)
+            return NORMAL
+        return _StudentT(self.df_resid)
 
     @property
     def pvalues(self):
@@ -92,8 +121,9 @@ class EIVResults:
     def _summary_columns(self, alpha):
         ci = self.conf_int(alpha)
         lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
-        cols = ["coef", "std err", "t" if self._dist() is not stats.norm else "z",
-                "P>|t|" if self._dist() is not stats.norm else "P>|z|", lo, hi]
+        normal = self._dist() is NORMAL
+        cols = ["coef", "std err", "z" if normal else "t", "P>|z|" if normal else "P>|t|",
+                lo, hi]
         rows = [(nm, [self.params[i], self.bse[i], self.tvalues[i], self.pvalues[i],
                       ci[i, 0], ci[i, 1]]) for i, nm in enumerate(self.param_names)]
         return cols, rows
@@ -211,6 +241,35 @@ class RegressionResults(EIVResults):
     def naive_bse(self):
         return None if self.naive_cov is None else np.sqrt(np.diag(self.naive_cov))
 
+    def _summary_columns(self, alpha):
+        cols, rows = super()._summary_columns(alpha)
+        if self.naive_params is None:
+            return cols, rows
+        return cols + ["naive"], [(nm, vals + [self.naive_params[i]])
+                                  for i, (nm, vals) in enumerate(rows)]
+
+    def predict(self, w, z=None, kind="mean"):
+        """Prediction at true covariate values ``w`` (and ``z``): the linear predictor
+        (``kind="linear"``) or the mean response through the family's link (``"mean"``)."""
+        w = np.asarray(w, dtype=float)
+        w = w[:, None] if w.ndim == 1 else w
+        cols = [np.ones((w.shape[0], 1)), w]
+        if z is not None:
+            z = np.asarray(z, dtype=float)
+            cols.append(z[:, None] if z.ndim == 1 else z)
+        X = np.hstack(cols)
+        if X.shape[1] != self.params.size:
+            raise ValueError(f"need {self.params.size - 1} covariate columns, got "
+                             f"{X.shape[1] - 1}")
+        eta = X @ self.params
+        if kind == "linear" or self.family == "linear":
+            return eta
+        if kind != "mean":
+            raise ValueError("kind must be 'mean' or 'linear'")
+        if self.family == "logistic":
+            return 0.5 * (1.0 + np.tanh(0.5 * eta))
+        return np.exp(eta)
+
     def plot(self, ax=None, alpha=0.05):
         """Naive vs corrected estimates with intervals. Returns the Axes."""
         ax = _get_ax(ax)
@@ -311,6 +370,16 @@ class ODRResults(EIVResults):
         """Data, adjusted points and the fitted curve. Returns the Axes."""
         ax = _get_ax(ax)
         x = np.asarray(self.x)
+        if x.ndim > 1:
+            # several explanatory variables: observed against fitted
+            fitted = np.asarray(self.y) + self.eps
+            ax.plot(fitted, self.y, "o", ms=4, color="C0", label="data")
+            lims = [min(fitted.min(), np.min(self.y)), max(fitted.max(), np.max(self.y))]
+            ax.plot(lims, lims, color="C3", label="y = fitted")
+            ax.set_xlabel("fitted f(x + delta; beta)")
+            ax.set_ylabel("y")
+            ax.legend(loc="best")
+            return ax
         ax.plot(x, self.y, "o", ms=4, color="C0", label="data")
         ax.plot(self.xplus, np.asarray(self.y) + self.eps, ".", ms=3, color="C1",
                 label="adjusted points")

@@ -26,12 +26,11 @@ lambdas, and accumulate score and information in a compiled kernel.
 import warnings
 
 import numpy as np
-from scipy import optimize
 
 from deconv._progress import progress_bar
 from deconv._validation import (as_1d_float, check_choice, check_int, check_rng)
 from deconv.eiv._glm import FAMILIES, check_response, fit_glm, scores_and_hessian
-from deconv.eiv.moments import _design, param_names, prepare
+from deconv.eiv._moments import _design, check_full_rank, param_names, prepare
 from deconv.eiv.results import SimexResults
 from deconv.exceptions import ConvergenceWarning, DeconvWarning
 
@@ -78,6 +77,7 @@ def _fit_rational(lambdas, theta):
     def jac(p):
         d = 1.0 / (p[2] + lambdas)
         return np.column_stack([np.ones(m), d, -p[1] * d * d])
+    from scipy import optimize          # imported here: scipy.optimize is slow to import
     try:
         sol = optimize.least_squares(resid, start, jac=jac, method="lm", xtol=1e-15,
                                      ftol=1e-15, gtol=1e-15, max_nfev=2000)
@@ -114,7 +114,7 @@ def extrapolate(lambdas, theta, extrapolant="quadratic", at=-1.0):
     The nonlinear extrapolant is exact for the attenuation curve of linear regression:
 
     >>> import numpy as np
-    >>> from deconv.eiv.simex import extrapolate
+    >>> from deconv.eiv import simex_extrapolate as extrapolate
     >>> lam = np.array([0, 0.5, 1, 1.5, 2])
     >>> theta = 3.0 / (2.0 + lam)              # b / (c + lambda), a = 0
     >>> round(float(extrapolate(lam, theta, "nonlinear")[0][0]), 10)
@@ -215,7 +215,11 @@ class _Refit:
                 par, cov = np.asarray(out, float), None
             return par, cov, True
         self.D[:, self.cols] = wl
-        f = fit_glm(self.D, self.y, self.family, beta0=start, tol=1e-14,
+        # warm-started refits stop once a Newton step is below 1e-5 (relative): by
+        # quadratic convergence the remaining error is ~1e-10, far below the Monte-Carlo
+        # error of SIMEX; cold starts (the naive fit) converge fully
+        f = fit_glm(self.D, self.y, self.family, beta0=start,
+                    tol=1e-10 if start is not None else 1e-14,
                     quadratic_stop=start is not None)
         return f.beta, f.cov, f.converged
 
@@ -434,26 +438,22 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     gen = check_rng(rng)
     n, p = res.w.shape
     q = 0 if zz is None else zz.shape[1]
+    if estimator is None:
+        check_full_rank(res.w, zz)
     D = _design(res.w, zz)
     cols = slice(1, 1 + p)
-    # per-observation scale of the pseudo-errors
-    if res.per_obs is not None:
-        scale = np.sqrt(res.per_obs)                                   # (n, p), diagonal
-
-        def noise(state):
-            return state * scale
-    else:
-        L = np.linalg.cholesky(res.cov)
-
-        def noise(state):
-            return state @ L.T
+    # pseudo-errors with the error covariance of each row (heteroscedastic, correlated,
+    # or Sigma / k_i for unit means of k_i replicates)
+    noise = res.noise_transform()
     w_obs = res.w
 
     def new_state(g):
         return noise(_standard_noise(pseudo_errors, g, (n, p)))
 
     def make_columns(state, lam_):
-        return w_obs + np.sqrt(lam_) * state
+        out = np.multiply(state, np.sqrt(lam_))
+        out += w_obs
+        return out
 
     refit = _Refit(family, estimator, D, y, zz, cols)
     run = _run_simex(refit, w_obs, y, make_columns, new_state, lam, n_sim, gen,

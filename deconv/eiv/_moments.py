@@ -29,6 +29,16 @@ def _design(w, z):
     return np.ascontiguousarray(np.hstack(cols))
 
 
+def check_full_rank(w, z):
+    """Raise ValueError unless the design ``[1, w, z]`` has full column rank."""
+    D = _design(w, z)
+    scale = np.sqrt(np.sum(D * D, axis=0))
+    if D.shape[0] <= D.shape[1] or np.any(scale == 0) or \
+            np.linalg.matrix_rank(D / scale) < D.shape[1]:
+        raise ValueError("the design [1, w, z] is singular (constant or collinear columns, "
+                         "or fewer observations than coefficients)")
+
+
 def param_names(p, q, w_names=None, z_names=None):
     wn = list(w_names) if w_names is not None else (["w"] if p == 1 else [f"w{j}" for j in range(p)])
     zn = list(z_names) if z_names is not None else [f"z{j}" for j in range(q)]
@@ -105,6 +115,7 @@ def moments(w, y, z=None, *, error=None, error_sd=None, error_var=None, reliabil
     res, y, z = prepare(w, y, z, error, error_sd, error_var, reliability, replicates)
     n, p = res.w.shape
     q = 0 if z is None else z.shape[1]
+    check_full_rank(res.w, z)
     res.check_identifiable(z)
     D = _design(res.w, z)
     k = D.shape[1]
@@ -122,6 +133,8 @@ def moments(w, y, z=None, *, error=None, error_sd=None, error_var=None, reliabil
     psi = D * r[:, None]
     if res.row_cov is not None:
         psi[:, idx] += c * np.einsum("ipq,q->ip", res.row_cov, b[idx])
+    elif res.n_rep is not None:
+        psi[:, idx] += c * (res.unit_cov @ b[idx])[None, :] / res.n_rep[:, None]
     elif res.per_obs is not None:
         psi[:, idx] += c * res.per_obs * b[idx]
     else:
