@@ -38,7 +38,7 @@ def test_reflect_extension_is_exact_for_symmetric_psf():
 
 def test_boundary_auto_choice_and_pad_continuity():
     x = np.linspace(0, 1, 50)[None, :] * np.ones((40, 1))
-    assert make_problem(x, ts.boxcar_kernel(3, 2)).boundary == "reflect"
+    assert make_problem(x, ts.boxcar_kernel(3, 2)).boundary == "pad"
     prob = make_problem(x, ts.motion_kernel(5, 30))
     assert prob.boundary == "pad"
     e = prob.extend(x)
