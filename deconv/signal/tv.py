@@ -104,6 +104,7 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=500, tol=1e-4,
     tol : float
         Stop when the relative change of ``x`` per iteration falls below ``tol``.
     boundary : {"auto", "periodic", "reflect", "pad"}
+        ``"auto"`` is the apodised ``"pad"`` extension.
     otf : bool
 
     Returns
@@ -129,7 +130,8 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=500, tol=1e-4,
     >>> bool(ds.metrics.isnr(x, y, res) > 3)
     True
     """
-    prob = make_problem(y, psf, boundary=boundary, otf=otf)
+    prob = make_problem(y, psf, boundary=boundary, otf=otf, auto="pad",
+                        allowed=("auto", "periodic", "reflect", "pad"))
     n_iter = check_int(n_iter, "n_iter", min_value=1)
     tol = check_positive_scalar(tol, "tol")
     auto = isinstance(lam, str)
