@@ -113,7 +113,7 @@ def select_lambda(spec, rule, sigma):
 
 
 def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, rng=None,
-            cg_tol=1e-6, cg_maxiter=30, **gibbs):
+            cg_tol=1e-5, cg_maxiter=30, **gibbs):
     gibbs_rule = isinstance(balance, str) and balance.lower() == "unsupervised"
     prob = make_problem(y, psf, boundary=boundary, otf=otf,
                         auto="pad" if gibbs_rule else "model")
