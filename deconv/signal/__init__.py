@@ -29,6 +29,8 @@ from deconv.signal.noise import estimate_noise
 from deconv.signal.wiener import tikhonov, unsupervised_wiener, wiener
 from deconv.signal.richardson_lucy import richardson_lucy  # noqa: E402  (function shadows module)
 from deconv.signal.forward import forward  # noqa: E402
+from deconv.signal.waved import waved  # noqa: E402
+from deconv.signal.tv import tv  # noqa: E402
 
 __all__ = ["wiener", "tikhonov", "unsupervised_wiener", "richardson_lucy", "forward",
            "waved", "tv", "estimate_noise", "blur", "DeconvolutionResult", "metrics",

@@ -20,8 +20,22 @@ left and right edges meet in a jump that deconvolution turns into ringing):
     reflection of the right edge into the reflection of the left edge with a raised
     cosine (apodisation), so the extension is continuous across the wrap. Works for
     asymmetric PSFs (motion blur) at a smaller cost than mirroring.
+``"model"``
+    An explicit boundary model: the object is unknown beyond the frame, so it is
+    estimated on a grid grown by the PSF support while the data term only counts the
+    observed frame, ``||M(h * x) - y||^2`` with a mask ``M``. No extension is invented,
+    so it is right for any PSF (motion blur included). The normal equations are solved
+    by conjugate gradients preconditioned with the circulant (periodic) solution, a
+    few FFTs per iteration; the regularisation weight is chosen on the ``"pad"``
+    approximation.
 ``"auto"`` (default)
-    ``"reflect"`` when the PSF is symmetric along each axis, ``"pad"`` otherwise.
+    ``"model"`` for the methods that support it (:func:`wiener`, :func:`tikhonov`,
+    :func:`forward`; :func:`richardson_lucy` has its own masked model), ``"pad"``
+    otherwise (:func:`tv`, :func:`unsupervised_wiener`). Measured on 256x256 crops of
+    a larger blurred photograph at BSNR 40 dB (the realistic case), the Wiener filter
+    gained 4.4 / 3.9 / -3.2 dB with ``"pad"`` and 6.5 / 4.1 / 7.1 dB with ``"model"``
+    for 9x9 box / Gaussian / motion blur; ``"pad"`` matched ``"reflect"`` within 0.1 dB
+    and beat it for ForWaRD.
 """
 import numpy as np
 import scipy.fft as sfft
@@ -30,7 +44,7 @@ from deconv._validation import _to_array, check_choice
 
 __all__ = ["Problem", "make_problem", "BOUNDARIES", "rfft_weights", "regularizer_symbol"]
 
-BOUNDARIES = ("auto", "periodic", "reflect", "pad")
+BOUNDARIES = ("auto", "periodic", "reflect", "pad", "model")
 
 
 def _work_dtype(arr):
@@ -146,16 +160,6 @@ def _extend_axis(a, axis, n, pad):
     return np.moveaxis(out, -1, axis)
 
 
-def _is_axis_symmetric(psf):
-    """True when psf[::-1] along every axis equals psf about the grid centre."""
-    for ax in range(psf.ndim):
-        if psf.shape[ax] % 2 == 0:
-            return False
-        if not np.allclose(np.flip(psf, axis=ax), psf, rtol=1e-10, atol=1e-14 * np.abs(psf).max()):
-            return False
-    return True
-
-
 class Problem:
     """A validated deconvolution problem on an extended periodic grid.
 
@@ -170,7 +174,7 @@ class Problem:
     otf : complex rfftn of the PSF on ``ext_shape`` (complex128)
     """
 
-    def __init__(self, y, psf, otf, boundary, ext_shape, dtype):
+    def __init__(self, y, psf, otf, boundary, ext_shape, dtype, offset=None):
         self.y = y
         self.dtype = dtype
         self.ndim = len(ext_shape)
@@ -181,6 +185,8 @@ class Problem:
         self.psf = psf
         self.otf = otf
         self.axes = tuple(range(-self.ndim, 0))
+        # where the observed frame sits in the grid (non-zero only for "model")
+        self.offset = (0,) * self.ndim if offset is None else tuple(offset)
 
     # --- grid helpers -------------------------------------------------------------
     @property
@@ -191,8 +197,20 @@ class Problem:
     def n_ext(self):
         return int(np.prod(self.ext_shape))
 
+    def frame(self):
+        """Index of the observed frame inside the grid (leading batch axes kept)."""
+        return (Ellipsis,) + tuple(slice(o, o + n) for o, n in zip(self.offset, self.sig_shape))
+
     def extend(self, x):
-        """Extend ``x`` (batch + sig_shape) to the periodic grid (batch + ext_shape)."""
+        """Extend ``x`` (batch + sig_shape) to the periodic grid (batch + ext_shape).
+
+        For the ``"model"`` boundary the data are placed in the frame and the rest of
+        the grid is zero (it is masked out of the data term anyway).
+        """
+        if self.boundary == "model":
+            out = np.zeros(x.shape[:x.ndim - self.ndim] + self.ext_shape, dtype=self.dtype)
+            out[self.frame()] = x
+            return out
         out = x
         for k in range(self.ndim):
             ax = x.ndim - self.ndim + k
@@ -202,8 +220,12 @@ class Problem:
         return np.ascontiguousarray(out, dtype=self.dtype)
 
     def crop(self, x):
-        sl = (Ellipsis,) + tuple(slice(0, n) for n in self.sig_shape)
-        return np.ascontiguousarray(x[sl])
+        return np.ascontiguousarray(x[self.frame()])
+
+    def mask(self):
+        m = np.zeros(self.ext_shape)
+        m[self.frame()[1:]] = 1.0
+        return m
 
     def rfft(self, x):
         return sfft.rfftn(x, axes=self.axes)
@@ -236,7 +258,18 @@ def otf_from_psf(psf, ext_shape):
     return sfft.rfftn(big)
 
 
-def make_problem(y, psf, *, boundary="auto", otf=False, pad=None):
+def _pad_shape(kshape, sig_shape, pad):
+    ext = []
+    for ks, n in zip(kshape, sig_shape):
+        p = pad if pad is not None else max(16, 3 * ks)
+        p = int(min(max(p, ks), n))
+        # a fast FFT length, but the band no longer than the signal
+        ext.append(min(sfft.next_fast_len(n + p, real=True), 2 * n))
+    return tuple(ext)
+
+
+def make_problem(y, psf, *, boundary="auto", otf=False, pad=None, auto="pad",
+                 allowed=BOUNDARIES):
     """Validate inputs and build a :class:`Problem`.
 
     Parameters
@@ -252,7 +285,7 @@ def make_problem(y, psf, *, boundary="auto", otf=False, pad=None):
         Width of the ``"pad"`` band (default: three PSF widths, at least 16, at most
         the signal length).
     """
-    boundary = check_choice(boundary, "boundary", BOUNDARIES)
+    boundary = check_choice(boundary, "boundary", allowed)
     if not isinstance(otf, (bool, np.bool_)):
         raise TypeError(f"otf must be True or False, got {type(otf).__name__}")
     yarr = validate_signal(y, "y")
@@ -278,17 +311,69 @@ def make_problem(y, psf, *, boundary="auto", otf=False, pad=None):
     k, d = validate_psf(psf, yarr.ndim, lambda d: yarr.shape[yarr.ndim - d:], dtype)
     sig_shape = yarr.shape[yarr.ndim - d:]
     if boundary == "auto":
-        boundary = "reflect" if _is_axis_symmetric(k) else "pad"
+        boundary = auto
+    if boundary == "model":
+        # the object is unknown beyond the frame: same grid as "pad" (the band is at
+        # least the PSF support), the frame shifted so the object can spill both ways
+        ext = _pad_shape(k.shape, sig_shape, pad)
+        lo = tuple(s - 1 - s // 2 for s in k.shape)
+        return Problem(yarr, k, otf_from_psf(k, ext), boundary, ext, dtype, offset=lo)
     if boundary == "periodic":
         ext = sig_shape
     elif boundary == "reflect":
         ext = tuple(2 * n for n in sig_shape)
     else:
-        ext = []
-        for ks, n in zip(k.shape, sig_shape):
-            p = pad if pad is not None else max(16, 3 * ks)
-            p = int(min(max(p, ks), n))
-            ext.append(sfft.next_fast_len(n + p, real=True))
-        # next_fast_len may exceed n + n; keep the band no longer than the signal
-        ext = tuple(min(e, 2 * n) for e, n in zip(ext, sig_shape))
+        ext = _pad_shape(k.shape, sig_shape, pad)
     return Problem(yarr, k, otf_from_psf(k, ext), boundary, ext, dtype)
+
+
+def masked_solve(prob, y_grid, reg_symbol, *, x0=None, tol=1e-6, maxiter=200):
+    """Solve ``(H^T M H + R) x = H^T M y`` on the ``"model"`` grid by preconditioned CG.
+
+    ``R`` is circulant with symbol ``reg_symbol`` (an rfft-grid array, e.g.
+    ``lam |D|^2``); the preconditioner is the circulant inverse
+    ``1 / (|H|^2 + reg_symbol)``, exact when the mask is all ones. ``x0`` (a start,
+    ideally the ``"pad"`` solution moved to the frame offset) matters: the pixels
+    outside the frame are weakly determined and converge slowly.
+
+    All CG vectors live in the Fourier domain (inner products by Parseval with the
+    rfft weights), so an iteration costs two FFTs: ``M`` is the only non-diagonal
+    factor. Returns ``(x, iterations, relative residual)`` for one signal.
+    """
+    H = prob.otf
+    Hc = np.conj(H)
+    A = H.real ** 2 + H.imag ** 2
+    M = prob.mask()
+    shape = prob.ext_shape
+    w = rfft_weights(shape)
+    pden = A + reg_symbol
+    pinv = np.where(pden > 0, 1.0 / np.where(pden > 0, pden, 1.0), 0.0)
+
+    def dot(U, V):
+        return float(np.sum(w * (U.real * V.real + U.imag * V.imag)))
+
+    def apply_hat(V):
+        hv = sfft.irfftn(V * H, s=shape)
+        return Hc * sfft.rfftn(M * hv) + reg_symbol * V
+
+    B = Hc * sfft.rfftn(M * y_grid)
+    bnorm = np.sqrt(dot(B, B)) or 1.0
+    X = pinv * B if x0 is None else sfft.rfftn(x0)
+    R = B - apply_hat(X)
+    Z = pinv * R
+    P = Z.copy()
+    rz = dot(R, Z)
+    rel = np.sqrt(dot(R, R)) / bnorm
+    it = 0
+    while it < maxiter and rel >= tol:
+        it += 1
+        AP = apply_hat(P)
+        alpha = rz / dot(P, AP)
+        X += alpha * P
+        R -= alpha * AP
+        rel = np.sqrt(dot(R, R)) / bnorm
+        Z = pinv * R
+        rz_new = dot(R, Z)
+        P = Z + (rz_new / rz) * P
+        rz = rz_new
+    return sfft.irfftn(X, s=shape), it, rel

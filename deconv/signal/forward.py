@@ -34,7 +34,7 @@ import pywt
 
 from deconv._kernels._signal import wiener_gain
 from deconv._validation import check_int, check_positive_scalar
-from deconv.signal._operator import make_problem, regularizer_symbol
+from deconv.signal._operator import make_problem, masked_solve, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
 from deconv.signal.wiener import _Spectral, _minimise_log
@@ -120,9 +120,11 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         Average the wavelet step over ``shifts`` cyclic shifts per axis (cycle spinning;
         costs ``shifts**d`` wavelet transforms, typically gains 0.3-1 dB).
     shifts : int
-    boundary : {"auto", "periodic", "reflect", "pad"}
-        As in :func:`wiener`. With a non-periodic boundary the wavelet step uses
-        symmetric signal extension.
+    boundary : {"auto", "model", "pad", "reflect", "periodic"}
+        As in :func:`wiener` (``"auto"`` = ``"model"``: the Fourier step solves the
+        masked normal equations by conjugate gradients with the same regularised-Wiener
+        symbol). With a non-periodic boundary the wavelet step uses symmetric signal
+        extension.
     otf : bool
 
     Returns
@@ -148,7 +150,11 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
     >>> bool(ds.metrics.isnr(x, y, res) > 3)
     True
     """
-    prob = make_problem(y, psf, boundary=boundary, otf=otf)
+    prob = make_problem(y, psf, boundary=boundary, otf=otf, auto="model")
+    model = prob.boundary == "model"
+    # tau and the band variances are computed where the blur is diagonal (for the
+    # explicit boundary model: the apodised-pad grid of the same shape)
+    sel = make_problem(prob.y, psf, boundary="pad") if model else prob
     if not (isinstance(tau, str) and tau == "auto"):
         tau = check_positive_scalar(tau, "tau")
     if not isinstance(translation_invariant, (bool, np.bool_)):
@@ -167,14 +173,16 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
                               prob.batch_shape).astype(float)
     else:
         sig = np.full(prob.batch_shape, check_positive_scalar(noise_std, "noise_std"))
-    H = prob.otf
+    H = sel.otf
     A = H.real ** 2 + H.imag ** 2
-    Dsq = regularizer_symbol(prob.ext_shape, "laplacian")
-    w = np.broadcast_to(prob.weights(), A.shape)
+    Dsq = regularizer_symbol(sel.ext_shape, "laplacian")
+    w = np.broadcast_to(sel.weights(), A.shape)
     wr = np.ascontiguousarray(w, dtype=np.float64).ravel()
-    N = prob.n_ext
-    band_keys, resp = _subband_responses(prob.sig_shape, prob.ext_shape, wavelet, J, mode)
-    Yall = prob.rfft(prob.extend(prob.y))
+    N = sel.n_ext
+    band_keys, resp = _subband_responses(sel.sig_shape, sel.ext_shape, wavelet, J, mode)
+    Yall = sel.rfft(sel.extend(sel.y))
+    grid = prob.extend(prob.y).astype(np.float64) if model else None
+    cg_its = []
     out = np.empty(prob.y.shape, dtype=prob.dtype)
     taus = np.empty(prob.batch_shape)
     crit_all = []
@@ -186,6 +194,13 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         P = w * (Y.real ** 2 + Y.imag ** 2)
         lam0 = _minimise_log(_Spectral(A.ravel(), Dsq.ravel(), P.ravel(), wr, N).gcv)
         X0 = np.conj(H) * Y / np.maximum(A + lam0 * Dsq, 1e-300)
+        if model:
+            # the pilot spectrum from the boundary-model Wiener-Hunt solution: the pad
+            # pilot's border ringing would otherwise leak into |X0|^2
+            axes = tuple(range(prob.ndim))
+            start = np.roll(sel.irfft(X0), prob.offset, axis=axes)
+            xg, _, _ = masked_solve(prob, grid[idx], lam0 * Dsq, x0=start, tol=1e-5, maxiter=30)
+            X0 = np.fft.rfftn(np.roll(xg, [-o for o in prob.offset], axis=axes))
         PX = X0.real ** 2 + X0.imag ** 2
 
         PXf = np.ascontiguousarray(PX, dtype=np.float64).ravel()
@@ -206,7 +221,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         def criterion(t):
             lamf, G, dist = gains(t)
             distortion = dist / N * prob.n_signal / N
-            pilot = prob.crop(prob.irfft((lamf * X0)))
+            pilot = sel.crop(sel.irfft((lamf * X0)))
             coeffs = pywt.wavedecn(pilot, wavelet, mode=mode, level=J)
             v = band_vars(G)
             risk = 0.0
@@ -222,7 +237,17 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             t_best = tau
         taus[idx] = t_best
         lamf, G, _ = gains(t_best)
-        xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)
+        if model:
+            start = np.roll(sel.irfft(G * Y), prob.offset, axis=tuple(range(prob.ndim)))
+            reg = t_best * N * s2 / np.maximum(PX, 1e-300)
+            # cap: frequencies damped 1e4-fold are gone anyway, and an unbounded symbol
+            # would wreck the conditioning of the CG system
+            xg, it, rel = masked_solve(prob, grid[idx], np.minimum(reg, 1e4 * A.max()), x0=start,
+                                       tol=1e-5, maxiter=30)
+            cg_its.append(it)
+            xt = prob.crop(xg)
+        else:
+            xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)
         v = band_vars(G)
         out[idx] = _wavelet_step(xt, v, wavelet, J, mode, translation_invariant, shifts,
                                  prob.boundary == "periodic")
@@ -230,6 +255,8 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
     info = {"ndim": prob.ndim, "wavelet": wavelet, "level": J, "tau_grid": _TAU_GRID,
             "criterion": (crit_all[0] if one else crit_all) if crit_all else None,
             "translation_invariant": bool(translation_invariant)}
+    if model:
+        info["cg_iterations"] = cg_its
     return DeconvolutionResult(
         out, "forward", regularization=float(taus) if one else taus,
         noise_std=float(sig) if one else sig, boundary=prob.boundary,

@@ -118,7 +118,7 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
     >>> bool(ds.metrics.isnr(x, y, res) > 1)
     True
     """
-    boundary = check_choice(boundary, "boundary", ("auto", "periodic", "reflect", "pad"))
+    boundary = check_choice(boundary, "boundary", ("auto", "model", "periodic", "reflect", "pad"))
     n_iter = check_int(n_iter, "n_iter", min_value=1)
     tv = check_positive_scalar(tv, "tv", allow_zero=True)
     stop = check_choice(stop, "stop", ("auto", "poisson", "discrepancy", "tol", None))
@@ -127,7 +127,7 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
         raise TypeError("accelerate must be True or False")
     if np.any(np.asarray(psf, dtype=float) < 0):
         raise ValueError("psf must be non-negative for Richardson-Lucy")
-    if boundary in ("auto", "pad"):
+    if boundary in ("auto", "model", "pad"):
         prob, lo = _masked_problem(y, psf)
     else:
         prob = make_problem(y, psf, boundary=boundary)

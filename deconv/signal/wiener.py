@@ -23,7 +23,7 @@ from scipy.optimize import minimize_scalar
 from deconv._validation import check_choice, check_int, check_positive_scalar, check_rng
 from deconv._kernels._signal import filter_criterion
 from deconv.exceptions import ConvergenceWarning
-from deconv.signal._operator import make_problem, regularizer_symbol
+from deconv.signal._operator import make_problem, masked_solve, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
 
@@ -113,8 +113,10 @@ def select_lambda(spec, rule, sigma):
 
 
 def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, rng=None,
-            **gibbs):
-    prob = make_problem(y, psf, boundary=boundary, otf=otf)
+            cg_tol=1e-5, cg_maxiter=30, **gibbs):
+    gibbs_rule = isinstance(balance, str) and balance.lower() == "unsupervised"
+    prob = make_problem(y, psf, boundary=boundary, otf=otf,
+                        auto="pad" if gibbs_rule else "model")
     if isinstance(balance, str):
         rule = check_choice(balance, "balance", RULES)
         fixed = None
@@ -123,12 +125,15 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
         fixed = check_positive_scalar(balance, "balance", allow_zero=True)
     if rule == "unsupervised":
         return _gibbs(prob, regularizer, noise_std, method, rng, **gibbs)
-    Dsq = regularizer_symbol(prob.ext_shape, regularizer)
-    H = prob.otf
+    # the weight is chosen on a grid where the blur is diagonal; for the explicit
+    # boundary model that is the apodised-pad approximation of the same data
+    sel = make_problem(prob.y, psf, boundary="pad") if prob.boundary == "model" else prob
+    Dsq = regularizer_symbol(sel.ext_shape, regularizer)
+    H = sel.otf
     A = (H.real ** 2 + H.imag ** 2)
     sig = _noise_levels(prob, noise_std)
-    Yall = prob.rfft(prob.extend(prob.y))
-    w = np.broadcast_to(prob.weights(), A.shape).ravel()
+    Yall = sel.rfft(sel.extend(sel.y))
+    w = np.broadcast_to(sel.weights(), A.shape).ravel()
     lams = np.empty(prob.batch_shape)
     Xall = np.empty_like(Yall)
     ctype = Xall.dtype
@@ -136,7 +141,7 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
         Y = Yall[idx]
         if fixed is None:
             P = w * (Y.real.astype(float) ** 2 + Y.imag.astype(float) ** 2).ravel()
-            spec = _Spectral(A.ravel(), Dsq.ravel(), P, w, prob.n_ext)
+            spec = _Spectral(A.ravel(), Dsq.ravel(), P, w, sel.n_ext)
             lam = select_lambda(spec, rule, float(sig[idx]))
         else:
             lam = fixed
@@ -144,12 +149,28 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
         den = A + lam * Dsq
         G = np.where(den > 0, np.conj(H) / np.where(den > 0, den, 1.0), 0.0)
         Xall[idx] = (G * Y).astype(ctype, copy=False)
-    x = prob.crop(prob.irfft(Xall)).astype(prob.dtype, copy=False)
+    info = {"regularizer": regularizer, "ndim": prob.ndim}
+    if prob.boundary == "model":
+        grid = prob.extend(prob.y).astype(np.float64)
+        start = np.roll(sel.irfft(Xall.astype(np.complex128)), prob.offset, axis=prob.axes)
+        x = np.empty(prob.y.shape, dtype=prob.dtype)
+        its = []
+        for idx in prob.iter_batch():
+            xi, it, rel = masked_solve(prob, grid[idx], float(lams[idx]) * Dsq, x0=start[idx],
+                                       tol=cg_tol, maxiter=cg_maxiter)
+            if rel > 1e-3:
+                warnings.warn(f"{method}: conjugate gradients stopped at relative residual "
+                              f"{rel:.2g}", ConvergenceWarning, stacklevel=3)
+            x[idx] = prob.crop(xi)
+            its.append(it)
+        info["cg_iterations"] = its
+    else:
+        x = prob.crop(prob.irfft(Xall)).astype(prob.dtype, copy=False)
     one = not prob.batch_shape
     return DeconvolutionResult(
         x, method, regularization=float(lams) if one else lams,
         noise_std=float(sig) if one else sig, boundary=prob.boundary, rule=rule,
-        info={"regularizer": regularizer, "ndim": prob.ndim})
+        info=info)
 
 
 _DOC_PARAMS = """
@@ -166,8 +187,11 @@ _DOC_PARAMS = """
         (:func:`unsupervised_wiener`), or a number used as is.
     noise_std : float, optional
         Noise standard deviation; estimated by :func:`estimate_noise` when needed.
-    boundary : {"auto", "periodic", "reflect", "pad"}
-        Boundary handling (see :mod:`deconv.signal`); ``"auto"`` works on real images.
+    boundary : {"auto", "model", "pad", "reflect", "periodic"}
+        Boundary handling (see :mod:`deconv.signal._operator`). ``"auto"`` is the
+        explicit boundary model (``"model"``: the object is unknown beyond the frame;
+        conjugate gradients on the masked normal equations), right for real images
+        and any PSF; ``"pad"`` is the fast approximate alternative.
     otf : bool
         Whether ``psf`` is an optical transfer function (periodic blur only)."""
 
@@ -320,6 +344,9 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
            tol=1e-4):
     import scipy.fft as sfft
 
+    if prob.boundary == "model":
+        raise ValueError("unsupervised Gibbs sampling needs a diagonal (FFT) blur: use "
+                         "boundary='pad', 'reflect' or 'periodic'")
     rng = check_rng(rng)
     burn_in = check_int(burn_in, "burn_in", min_value=0)
     min_iter = check_int(min_iter, "min_iter", min_value=1)

@@ -1,0 +1,205 @@
+r"""Total-variation deconvolution by a primal-dual (Chambolle-Pock) solver.
+
+.. math:: \hat x_\lambda = \arg\min_x \tfrac12\|h * x - y\|^2 + \lambda\,\mathrm{TV}(x),
+          \qquad \mathrm{TV}(x) = \sum_i \|(\nabla x)_i\|_2
+
+(isotropic, forward differences, any dimension). The primal-dual iteration splits the
+TV term (its dual is a projection on balls of radius lambda) from the data term, whose
+proximal map is exact and diagonal in Fourier:
+
+.. math:: \mathrm{prox}_{\tau G}(v) = \mathcal F^{-1}\frac{\overline H\,Y + V/\tau}
+          {|H|^2 + 1/\tau}.
+
+``lam="discrepancy"`` chooses lambda so that the residual matches the noise,
+:math:`\|h * \hat x_\lambda - y\|^2 / n = \sigma^2` (Morozov), by bisection in
+:math:`\log\lambda` with warm starts.
+"""
+import warnings
+
+import numpy as np
+import scipy.fft as sfft
+
+from deconv._validation import check_int, check_positive_scalar
+from deconv.exceptions import ConvergenceWarning
+from deconv.signal._operator import make_problem
+from deconv.signal._result import DeconvolutionResult
+from deconv.signal.noise import estimate_noise
+
+__all__ = ["tv"]
+
+
+def _grad(x, axes):
+    return [np.roll(x, -1, axis=a) - x for a in axes]
+
+
+def _div(p, axes):
+    return sum(pi - np.roll(pi, 1, axis=a) for pi, a in zip(p, axes))
+
+
+class _Solver:
+    """Chambolle-Pock for one signal on the extended periodic grid (state kept for warm starts)."""
+
+    def __init__(self, prob, yext):
+        self.prob = prob
+        self.axes = tuple(range(prob.ndim))
+        self.H = prob.otf
+        self.A = np.abs(self.H) ** 2
+        self.HtY = np.conj(self.H) * sfft.rfftn(yext)
+        self.yext = yext
+        self.L2 = 4.0 * prob.ndim                 # ||grad||^2 <= 4 d
+        self.scale = max(float(np.std(yext)), 1e-12 * (float(np.abs(yext).max()) + 1e-300))
+        self.x = yext.copy()
+        self.p = [np.zeros_like(yext) for _ in self.axes]
+
+    def run(self, lam, n_iter, tol):
+        # tau * sigma * ||grad||^2 = 1; their ratio balances the primal scale (signal
+        # amplitude) against the dual one (lambda): c = sqrt(std(y) / lambda) worked
+        # across 1-D/2-D test problems spanning 4 decades of amplitude.
+        c = float(np.clip(np.sqrt(self.scale / lam), 0.1, 1e3))
+        tau = c / np.sqrt(self.L2)
+        sigma = 1.0 / (tau * self.L2)
+        axes = self.axes
+        den = self.A + 1.0 / tau
+        x, p = self.x, self.p
+        xbar = x
+        it = 0
+        change = np.inf
+        for it in range(1, n_iter + 1):
+            g = _grad(xbar, axes)
+            p = [pi + sigma * gi for pi, gi in zip(p, g)]
+            norm = np.sqrt(sum(pi * pi for pi in p))
+            scale = np.maximum(1.0, norm / lam)
+            p = [pi / scale for pi in p]
+            v = x + tau * _div(p, axes)
+            x_new = sfft.irfftn((self.HtY + sfft.rfftn(v) / tau) / den, s=x.shape)
+            change = np.sqrt(np.sum((x_new - x) ** 2) / max(np.sum(x_new ** 2), 1e-300))
+            xbar = 2 * x_new - x
+            x = x_new
+            if change < tol:
+                break
+        self.x, self.p = x, p
+        return it, change
+
+    def residual(self):
+        r = sfft.irfftn(sfft.rfftn(self.x) * self.H, s=self.x.shape) - self.yext
+        return float(np.mean(self.prob.crop(r) ** 2))
+
+
+def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=500, tol=1e-4,
+       boundary="auto", otf=False):
+    r"""Total-variation deconvolution with an automatically chosen weight.
+
+    Parameters
+    ----------
+    y : array_like, shape ``(*batch, *signal_shape)``
+    psf : array_like
+        Small centred kernel, or the OTF with ``otf=True``.
+    lam : "discrepancy" or float
+        TV weight, or the rule that picks it (Morozov's discrepancy principle with the
+        noise level ``noise_std``, estimated by :func:`estimate_noise` when omitted).
+    noise_std : float, optional
+    n_iter : int
+        Maximum primal-dual iterations of the final solve (the lambda search uses
+        warm-started shorter runs).
+    tol : float
+        Stop when the relative change of ``x`` per iteration falls below ``tol``.
+    boundary : {"auto", "periodic", "reflect", "pad"}
+        ``"auto"`` is the apodised ``"pad"`` extension.
+    otf : bool
+
+    Returns
+    -------
+    DeconvolutionResult
+        ``regularization`` is the TV weight used.
+
+    References
+    ----------
+    Rudin, L. I., Osher, S. & Fatemi, E. (1992). Nonlinear total variation based noise
+    removal algorithms. *Physica D* 60, 259-268. Chambolle, A. & Pock, T. (2011). A
+    first-order primal-dual algorithm for convex problems with applications to imaging.
+    *J. Math. Imaging Vis.* 40, 120-145.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import deconv.signal as ds
+    >>> x = ds.testsignals.blocks(512)
+    >>> h = ds.testsignals.gaussian_kernel(3.0)
+    >>> y = ds.blur(x, h, boundary="reflect") + 0.1 * np.random.default_rng(0).standard_normal(512)
+    >>> res = ds.tv(y, h)
+    >>> bool(ds.metrics.isnr(x, y, res) > 3)
+    True
+    """
+    prob = make_problem(y, psf, boundary=boundary, otf=otf, auto="pad",
+                        allowed=("auto", "periodic", "reflect", "pad"))
+    n_iter = check_int(n_iter, "n_iter", min_value=1)
+    tol = check_positive_scalar(tol, "tol")
+    auto = isinstance(lam, str)
+    if auto:
+        if lam.lower() != "discrepancy":
+            raise ValueError(f"lam must be 'discrepancy' or a positive number, got {lam!r}")
+    else:
+        lam = check_positive_scalar(lam, "lam")
+    if noise_std is None:
+        sig = np.broadcast_to(np.asarray(estimate_noise(prob.y, ndim=prob.ndim)),
+                              prob.batch_shape).astype(float)
+    else:
+        sig = np.full(prob.batch_shape, check_positive_scalar(noise_std, "noise_std"))
+    ext = prob.extend(prob.y).astype(np.float64)
+    out = np.empty(prob.y.shape, dtype=prob.dtype)
+    lams = np.empty(prob.batch_shape)
+    iters = []
+    for idx in prob.iter_batch():
+        solver = _Solver(prob, ext[idx])
+        if auto:
+            lam_i = _discrepancy_search(solver, float(sig[idx]))
+        else:
+            lam_i = lam
+        it, change = solver.run(lam_i, n_iter, tol)
+        if change >= tol and it == n_iter:
+            warnings.warn(f"tv: relative change {change:.2g} still above tol={tol} after "
+                          f"{n_iter} iterations", ConvergenceWarning, stacklevel=2)
+        out[idx] = prob.crop(solver.x)
+        lams[idx] = lam_i
+        iters.append(it)
+    one = not prob.batch_shape
+    return DeconvolutionResult(
+        out, "tv", regularization=float(lams) if one else lams,
+        noise_std=float(sig) if one else sig, boundary=prob.boundary, n_iter=max(iters),
+        rule="discrepancy" if auto else "fixed", info={"ndim": prob.ndim})
+
+
+def _discrepancy_search(solver, sigma, inner=40, steps=10):
+    """Bisection in log lambda for residual = sigma^2, each step warm-started."""
+    target = sigma ** 2
+
+    def resid(lam):
+        solver.run(lam, inner, 1e-6)
+        return solver.residual()
+
+    lam = sigma
+    r = resid(lam)
+    lo = hi = None
+    for _ in range(12):                      # bracket by factors of 4
+        if r > target:
+            hi = lam
+            if lo is not None:
+                break
+            lam /= 4.0
+        else:
+            lo = lam
+            if hi is not None:
+                break
+            lam *= 4.0
+        r = resid(lam)
+    if lo is None or hi is None:
+        return lam
+    for _ in range(steps):
+        mid = np.sqrt(lo * hi)
+        if resid(mid) > target:
+            hi = mid
+        else:
+            lo = mid
+        if hi / lo < 1.05:
+            break
+    return lo
