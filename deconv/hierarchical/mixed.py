@@ -87,8 +87,9 @@ def _minimize_theta(core, reml, theta0):
     f = lambda th: core.deviance(th, reml)  # noqa: E731
     lower = core.lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = optimize.minimize(f, theta0, jac=lambda th: _num_grad(f, th), method="L-BFGS-B",
-                            bounds=bounds, options=dict(ftol=1e-15, gtol=1e-9, maxiter=5000))
+    # L-BFGS-B with forward differences gets close cheaply; Newton steps below finish
+    res = optimize.minimize(f, theta0, method="L-BFGS-B", bounds=bounds,
+                            options=dict(ftol=1e-13, gtol=1e-7, maxiter=5000, eps=1e-7))
     theta, fval = np.maximum(res.x, lower), f(np.maximum(res.x, lower))
     # projected Newton polish on the free coordinates (tightens theta to ~1e-9)
     for _ in range(4):
@@ -275,11 +276,12 @@ def _profile_intervals(core, theta, sigma, reml, level):
                 full[j] = v
                 return dev_psi(full)
 
-            r = optimize.minimize(obj, state["eta"], method="BFGS",
-                                  options=dict(gtol=1e-6, maxiter=500))
-            if np.isfinite(r.fun):
-                state["eta"] = r.x
-            return r.fun - dmin - crit
+            best = optimize.minimize(obj, state["eta"], method="BFGS",
+                                     options=dict(gtol=1e-7, maxiter=500))
+            if np.isfinite(best.fun):
+                state["eta"] = best.x
+            # the profile can never lie below the global minimum
+            return max(best.fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
         if kinds[j] == "sd":
@@ -311,7 +313,11 @@ def _profile_intervals(core, theta, sigma, reml, level):
                 else:
                     fb = prof(b)
                 if fb >= 0:
-                    out[j] = optimize.brentq(prof, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est)))
+                    lo_, hi_ = min(a, b), max(a, b)
+                    try:
+                        out[j] = optimize.brentq(prof, lo_, hi_, xtol=1e-10 * max(1, abs(est)))
+                    except ValueError:  # inner optimisation noise at the bracket end
+                        out[j] = a + (b - a) * (-fa) / (fb - fa) if fb != fa else b
                     found = True
                     break
                 a, fa = b, fb
@@ -589,7 +595,7 @@ def lrt(small, large):
     """
     for nm, r in (("small", small), ("large", large)):
         if not isinstance(r, LinearMixedResult):
-            raise TypeError(f"{nm} must be a LinearMixedResult from deconv.hierarchical.lmm")
+            raise TypeError(f"{nm} must be a LinearMixedResult (a result of lmm())")
     if small._core.n != large._core.n or not np.allclose(small._core.y, large._core.y):
         raise ValueError("the two models were not fitted to the same response")
     a, b = _refit_ml(small), _refit_ml(large)
