@@ -102,7 +102,7 @@ def test_unknown_column_and_bad_args():
 
 
 # ---------------------------------------------------------- simulation with known truth
-def _coverage(n_rep, seed):
+def _coverage(n_rep, seed, n_profile):
     """Random intercept + slope design, 30 groups x 8 obs, REML fits: coverage of the 95%
     Satterthwaite-t interval for the slope and the fraction of profile intervals covering
     the true between-group sd."""
@@ -122,24 +122,24 @@ def _coverage(n_rep, seed):
         fe = r.fixed_effects
         cover_beta.append(fe.lower[1] <= beta[1] <= fe.upper[1])
         est.append(np.r_[fe.estimate, r.variance_components.estimate])
-        if len(cover_sd) < 40:  # profile intervals are slower: a subset
-            vc = r.conf_int("profile")
+        if len(cover_sd) < n_profile:  # profile intervals are slower: a subset
+            vc = r.conf_int("profile", which=["group: sd(z0)"])
             cover_sd.append(vc.lower[0] <= sd0 <= vc.upper[0])
     return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0)
 
 
 def test_simulation_recovers_truth_small():
-    cov_b, cov_sd, mean_est = _coverage(40, seed=11)
+    cov_b, cov_sd, mean_est = _coverage(40, seed=11, n_profile=10)
     # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 40 replications -> loose bounds
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.06)
     assert 0.85 <= cov_b <= 1.0
-    assert 0.8 <= cov_sd <= 1.0
+    assert 0.7 <= cov_sd <= 1.0
 
 
 @pytest.mark.slow
 def test_simulation_coverage_200_replications():
-    cov_b, cov_sd, mean_est = _coverage(200, seed=2024)
+    cov_b, cov_sd, mean_est = _coverage(200, seed=2024, n_profile=100)
     # binomial sd of a coverage estimate from 200 reps ~ 0.015 -> 3 sd band around 0.95
     assert 0.905 <= cov_b <= 0.99
-    assert 0.85 <= cov_sd <= 1.0          # 40 profile intervals
+    assert 0.87 <= cov_sd <= 1.0          # 100 profile intervals (sd of coverage ~0.022)
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.03)
