@@ -127,3 +127,19 @@ def test_no_input_mutation():
     before = df.copy()
     lmm("Reaction ~ Days + (Days | Subject)", df)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_compiled_block_factor_matches_numpy_reference():
+    from deconv.hierarchical._lmmcore import LMMCore
+    from deconv.hierarchical.design import design_from_formula
+    rng = np.random.default_rng(4)
+    df = DATA["sleep"].copy()
+    df["w"] = rng.normal(size=len(df))
+    core = LMMCore(design_from_formula("Reaction ~ Days + w + (Days + w | Subject)", df).check())
+    theta = rng.uniform(0.1, 1.5, core.n_theta)
+    d = core.decompose(theta)
+    logdet, Linv, cu1, RZX1 = core.block_factor_numpy(d["Tb"])
+    assert_allclose(d["logdetL2"], logdet, rtol=1e-12)
+    assert_allclose(d["Linv"], Linv, rtol=1e-10, atol=1e-14)
+    assert_allclose(d["cu"], cu1.ravel(), rtol=1e-10, atol=1e-10)
+    assert_allclose(d["RZX"], RZX1.reshape(-1, core.p), rtol=1e-10, atol=1e-10)

@@ -22,10 +22,10 @@ Example
 """
 from deconv.hierarchical.anova import random_effects_anova
 from deconv.hierarchical.formula import FormulaError, parse_formula
-from deconv.hierarchical.glmm import glmm
+from deconv.hierarchical.generalized import glmm
 from deconv.hierarchical.graph import ModelGraph, Node
-from deconv.hierarchical.lmm import LinearMixedResult, lmm, lrt
-from deconv.hierarchical.normal_means import normal_means
+from deconv.hierarchical.mixed import LinearMixedResult, lmm, lrt
+from deconv.hierarchical.means import normal_means
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 
 __all__ = ["fit", "lmm", "glmm", "lrt", "normal_means", "random_effects_anova",

@@ -29,6 +29,8 @@ thousands of levels.
 import numpy as np
 from scipy import linalg, sparse
 
+from deconv._kernels._lmm import block_factor
+
 __all__ = ["LMMCore"]
 
 _LOG2PI = np.log(2.0 * np.pi)
@@ -104,7 +106,7 @@ class LMMCore:
                 ZtZ[:, a, b] = v
                 ZtZ[:, b, a] = v
         self.ZtZ1 = ZtZ
-        self.ZtX1 = (self.Z1.T @ X).reshape(G, K, self.p)
+        self.ZtX1 = np.ascontiguousarray((self.Z1.T @ X).reshape(G, K, self.p))
         self.XtX = X.T @ X
         if self.q2:
             self.Z2 = self._build_Z2()
@@ -127,7 +129,7 @@ class LMMCore:
     def set_response(self, y):
         """(Re)compute the response cross-products (used by the parametric bootstrap)."""
         self.y = y
-        self.Zty1 = (self.Z1.T @ y).reshape(self.G, self.K)
+        self.Zty1 = np.ascontiguousarray((self.Z1.T @ y).reshape(self.G, self.K))
         self.Xty = self.design.X.T @ y
         self.yty = float(y @ y)
         if self.q2:
@@ -149,6 +151,21 @@ class LMMCore:
             Tb[a:b, a:b] = Ts[i]
         return Tb
 
+    def _Tb_fast(self, theta):
+        """Primary-block factor straight from theta (precomputed scatter indices)."""
+        if not hasattr(self, "_tb_idx"):
+            rows, cols, src = [], [], []
+            for i, a in zip(self.blk, self.blk_offsets[:-1]):
+                r, c = self.tri[i]
+                rows.extend(a + r)
+                cols.extend(a + c)
+                src.extend(self.theta_offsets[i] + np.arange(len(r)))
+            self._tb_idx = (np.array(rows), np.array(cols), np.array(src))
+        rows, cols, src = self._tb_idx
+        Tb = np.zeros((self.K, self.K))
+        Tb[rows, cols] = theta[src]
+        return Tb
+
     def _rmul_lam2(self, M, Ts):
         """M @ Lambda2 for M of shape (m, q2)."""
         out = np.empty_like(M)
@@ -161,16 +178,19 @@ class LMMCore:
 
     def decompose(self, theta):
         """All pieces of the penalised least-squares solution at ``theta`` (a dict)."""
-        Ts = self.T_list(theta)
-        Tb = self._Tb(Ts)
+        theta = np.asarray(theta, dtype=np.float64)
+        Ts = self.T_list(theta) if self.q2 else None
+        Tb = self._Tb_fast(theta)
         G, K, p = self.G, self.K, self.p
-        A11 = Tb.T @ self.ZtZ1 @ Tb
-        A11[:, np.arange(K), np.arange(K)] += 1.0
-        L11 = np.linalg.cholesky(A11)
-        Linv = np.linalg.inv(L11)                       # (G, K, K), K is small
-        cu1 = np.einsum("gab,gb->ga", Linv, self.Zty1 @ Tb)
-        RZX1 = Linv @ (Tb.T @ self.ZtX1)                # (G, K, p)
-        logdetL2 = 2.0 * np.sum(np.log(np.diagonal(L11, axis1=1, axis2=2)))
+        Linv = np.empty((G, K, K))
+        cu1 = np.empty((G, K))
+        RZX1 = np.empty((G, K, p))
+        RtR = np.zeros((p, p))
+        Rtc = np.zeros(p)
+        logdetL2, cucu = block_factor(self.ZtZ1, self.ZtX1, self.Zty1, Tb, Linv, cu1, RZX1,
+                                      np.empty((K, K)), np.empty((K, K)), RtR, Rtc)
+        if not np.isfinite(logdetL2):
+            raise np.linalg.LinAlgError("block factor not positive definite")
         cu = cu1.reshape(-1)
         RZX = RZX1.reshape(-1, p)
         out = {"Ts": Ts, "Tb": Tb, "Linv": Linv, "L22": None, "M": None}
@@ -189,19 +209,34 @@ class LMMCore:
             cu = np.concatenate([cu, cu2])
             RZX = np.vstack([RZX, RZX2])
             out["L22"], out["M"] = L22, M
-        XtXc = self.XtX - RZX.T @ RZX
-        RX = np.linalg.cholesky(XtXc) if p else np.zeros((0, 0))
-        rhs = self.Xty - RZX.T @ cu
+        if self.q2:   # the kernel summed the primary block only
+            RtR = RZX.T @ RZX
+            Rtc = RZX.T @ cu
+            cucu = cu @ cu
+        XtXc = self.XtX - RtR
+        rhs = self.Xty - Rtc
         if p:
-            cb = linalg.solve_triangular(RX, rhs, lower=True)
-            beta = linalg.solve_triangular(RX.T, cb, lower=False)
+            RX = np.linalg.cholesky(XtXc)
+            beta = np.linalg.solve(XtXc, rhs)
             logdetRX2 = 2.0 * np.sum(np.log(np.diag(RX)))
         else:
-            cb, beta, logdetRX2 = np.zeros(0), np.zeros(0), 0.0
-        r2 = self.yty - cu @ cu - cb @ cb
+            RX, beta, logdetRX2 = np.zeros((0, 0)), np.zeros(0), 0.0
+        r2 = self.yty - cucu - rhs @ beta      # c_beta' c_beta = rhs' (R_X'R_X)^{-1} rhs
         out.update(cu=cu, RZX=RZX, RX=RX, beta=beta, r2=max(r2, 1e-300), logdetL2=logdetL2,
                    logdetRX2=logdetRX2)
         return out
+
+    def block_factor_numpy(self, Tb):
+        """Slow NumPy reference of the compiled per-level factorisation (used in tests)."""
+        K = self.K
+        A11 = Tb.T @ self.ZtZ1 @ Tb
+        A11[:, np.arange(K), np.arange(K)] += 1.0
+        L11 = np.linalg.cholesky(A11)
+        Linv = np.linalg.inv(L11)
+        cu1 = np.einsum("gab,gb->ga", Linv, self.Zty1 @ Tb)
+        RZX1 = Linv @ (Tb.T @ self.ZtX1)
+        logdet = 2.0 * np.sum(np.log(np.diagonal(L11, axis1=1, axis2=2)))
+        return logdet, Linv, cu1, RZX1
 
     # ------------------------------------------------------------------------ deviances
     def deviance(self, theta, reml):

@@ -136,7 +136,7 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
                    for nm, v in zip(names, mom_vals) if v < 0]
     reml_vals, reml_res = None, None
     if method in ("both", "reml"):
-        from deconv.hierarchical.lmm import lmm
+        from deconv.hierarchical.mixed import lmm
 
         grp = {"groups": ga}
         if subgroups is not None:

@@ -194,15 +194,17 @@ class HierarchicalResult:
         if factor not in self.group_effects:
             raise ValueError(f"factor must be one of {list(self.group_effects)}, got {factor!r}")
         tab = self.group_effects[factor]
-        coefs = [n.rsplit(": ", 1)[-1] for n in tab.names]
+        # rows are "level: coefficient" (mixed models) or just "level" (normal means)
+        coefs = [n.rsplit(": ", 1)[1] if ": " in n else "" for n in tab.names]
         coef = coef or coefs[0]
         idx = np.array([i for i, c in enumerate(coefs) if c == coef])
-        if idx.size == 0:
+        if idx.size == 0 or (coef and coef not in coefs):
             raise ValueError(f"coef {coef!r} not found for factor {factor!r}")
         if ax is None:
             _, ax = plt.subplots(figsize=(6, max(3, 0.18 * idx.size + 1)))
         est, lo, hi = tab.estimate[idx], tab.lower[idx], tab.upper[idx]
         labels = [tab.names[i].rsplit(": ", 1)[0] for i in idx]
+        coef_label = coef or "effect"
         if kind == "caterpillar":
             order = np.argsort(est)
             pos = np.arange(idx.size)
@@ -211,7 +213,7 @@ class HierarchicalResult:
             ax.axvline(0, color="0.6", lw=0.8)
             ax.set_yticks(pos)
             ax.set_yticklabels([labels[i] for i in order], fontsize=7)
-            ax.set_xlabel(f"{coef} ({tab.label})")
+            ax.set_xlabel(f"{coef_label} ({tab.label})")
             ax.set_title(f"{factor}: group effects")
         elif kind == "shrinkage":
             raw = self.raw_group_estimates.get(factor)
@@ -223,7 +225,7 @@ class HierarchicalResult:
                 ax.plot([r, r], [r, e], color="0.7", lw=0.8)
             lim = [np.nanmin(np.r_[raw, est]), np.nanmax(np.r_[raw, est])]
             ax.plot(lim, lim, ls="--", color="0.5", lw=0.8, label="no shrinkage")
-            ax.set_xlabel(f"raw per-group estimate of {coef}")
+            ax.set_xlabel(f"raw per-group estimate of {coef_label}")
             ax.set_ylabel(f"fitted group effect ({tab.kind})")
             ax.set_title(f"{factor}: shrinkage")
             ax.legend(loc="best", fontsize=8)

@@ -87,8 +87,19 @@ def _minimize_theta(core, reml, theta0):
     f = lambda th: core.deviance(th, reml)  # noqa: E731
     lower = core.lower
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = optimize.minimize(f, theta0, jac=lambda th: _num_grad(f, th), method="L-BFGS-B",
-                            bounds=bounds, options=dict(ftol=1e-15, gtol=1e-9, maxiter=5000))
+    # L-BFGS-B with forward differences gets close cheaply; Newton steps below finish
+    def fwd_grad(th):   # forward differences (upwards: stays inside the bounds)
+        f0 = f(th)
+        g = np.empty_like(th)
+        for i in range(th.size):
+            h = 1e-7 * max(1.0, abs(th[i]))
+            t = th.copy()
+            t[i] += h
+            g[i] = (f(t) - f0) / h
+        return f0, g
+
+    res = optimize.minimize(fwd_grad, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options=dict(ftol=1e-13, gtol=1e-7, maxiter=5000))
     theta, fval = np.maximum(res.x, lower), f(np.maximum(res.x, lower))
     # projected Newton polish on the free coordinates (tightens theta to ~1e-9)
     for _ in range(4):
@@ -118,7 +129,7 @@ def _minimize_theta(core, reml, theta0):
             if fn <= fval:
                 theta, fval, improved = t_new, fn, True
                 break
-        if not improved or np.max(np.abs(step)) < 1e-10:
+        if not improved or np.max(np.abs(step) / (1.0 + np.abs(theta[idx]))) < 1e-7:
             break
     # converged if the projected gradient is small relative to the curvature scale
     g = _num_grad(f, theta)
@@ -195,7 +206,7 @@ class LinearMixedResult(HierarchicalResult):
     """
 
     def conf_int(self, method="profile", level=0.95, n_boot=200, rng=None, progress=False,
-                 criterion=None):
+                 criterion=None, which=None):
         """Intervals for the variance components (sd/cor scale); updates the table.
 
         Parameters
@@ -211,6 +222,8 @@ class LinearMixedResult(HierarchicalResult):
         criterion : {None, "reml", "ml"}
             Deviance profiled (None: the one fitted). lme4's ``confint`` profiles the ML
             deviance even for REML fits; pass ``"ml"`` to reproduce it.
+        which : list of str, optional
+            Names of the components to profile (default: all); the others keep NaN.
 
         Returns
         -------
@@ -221,7 +234,14 @@ class LinearMixedResult(HierarchicalResult):
         if method == "profile":
             crit = check_choice(criterion, "criterion", ("reml", "ml")) if criterion else None
             use_reml = self.reml if crit is None else crit == "reml"
-            lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level)
+            idx = None
+            if which is not None:
+                names = self.variance_components.names
+                bad = [w for w in which if w not in names]
+                if bad:
+                    raise ValueError(f"which: unknown component(s) {bad}; choose from {names}")
+                idx = [names.index(w) for w in which]
+            lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level, idx)
             im = f"profile likelihood ({'REML' if use_reml else 'ML'} deviance)"
         else:
             n_boot = check_int(n_boot, "n_boot", min_value=10)
@@ -238,8 +258,8 @@ class LinearMixedResult(HierarchicalResult):
         return self.variance_components
 
 
-def _profile_intervals(core, theta, sigma, reml, level):
-    """Profile-likelihood intervals for every sd/cor component and sigma."""
+def _profile_intervals(core, theta, sigma, reml, level, which=None):
+    """Profile-likelihood intervals for the sd/cor components (all, or the indices ``which``)."""
     psi_hat = _psi_from_theta(core, theta, sigma)
     names, kinds = _psi_names(core)
     kinds = np.array(kinds)
@@ -262,7 +282,7 @@ def _profile_intervals(core, theta, sigma, reml, level):
 
     lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
     eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
-    for j in range(psi_hat.size):
+    for j in (range(psi_hat.size) if which is None else which):
         if not np.isfinite(psi_hat[j]):
             continue
         others = np.array([i for i in range(psi_hat.size) if i != j])
@@ -275,11 +295,12 @@ def _profile_intervals(core, theta, sigma, reml, level):
                 full[j] = v
                 return dev_psi(full)
 
-            r = optimize.minimize(obj, state["eta"], method="BFGS",
-                                  options=dict(gtol=1e-6, maxiter=500))
-            if np.isfinite(r.fun):
-                state["eta"] = r.x
-            return r.fun - dmin - crit
+            best = optimize.minimize(obj, state["eta"], method="BFGS",
+                                     options=dict(gtol=1e-5, maxiter=200))
+            if np.isfinite(best.fun):
+                state["eta"] = best.x
+            # the profile can never lie below the global minimum
+            return max(best.fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
         if kinds[j] == "sd":
@@ -289,7 +310,7 @@ def _profile_intervals(core, theta, sigma, reml, level):
         for side, out in ((-1, lower), (1, upper)):
             state["eta"] = eta_hat[others].copy()
             # march outwards until the profile crosses the cut-off
-            step = 0.1 * (est if kinds[j] == "sd" and est > 0 else 0.2)
+            step = 0.25 * (est if kinds[j] == "sd" and est > 0 else 0.4)
             a, fa = est, -crit
             found = False
             for _ in range(60):
@@ -311,7 +332,12 @@ def _profile_intervals(core, theta, sigma, reml, level):
                 else:
                     fb = prof(b)
                 if fb >= 0:
-                    out[j] = optimize.brentq(prof, min(a, b), max(a, b), xtol=1e-10 * max(1, abs(est)))
+                    lo_, hi_ = min(a, b), max(a, b)
+                    try:
+                        out[j] = optimize.brentq(prof, lo_, hi_, xtol=1e-7 * max(1e-3, abs(est)),
+                                                 rtol=1e-7)
+                    except ValueError:  # inner optimisation noise at the bracket end
+                        out[j] = a + (b - a) * (-fa) / (fb - fa) if fb != fa else b
                     found = True
                     break
                 a, fa = b, fb
@@ -589,7 +615,7 @@ def lrt(small, large):
     """
     for nm, r in (("small", small), ("large", large)):
         if not isinstance(r, LinearMixedResult):
-            raise TypeError(f"{nm} must be a LinearMixedResult from deconv.hierarchical.lmm")
+            raise TypeError(f"{nm} must be a LinearMixedResult (a result of lmm())")
     if small._core.n != large._core.n or not np.allclose(small._core.y, large._core.y):
         raise ValueError("the two models were not fitted to the same response")
     a, b = _refit_ml(small), _refit_ml(large)

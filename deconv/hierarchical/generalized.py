@@ -35,7 +35,7 @@ from deconv._validation import check_level
 from deconv.hierarchical._lmmcore import _tril_colmajor
 from deconv.hierarchical.design import design_from_arrays, design_from_formula
 from deconv.hierarchical.graph import lmm_graph
-from deconv.hierarchical.lmm import _num_grad, _num_hess, _psi_names
+from deconv.hierarchical.mixed import _num_grad, _num_hess, _psi_names
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 
 __all__ = ["glmm"]

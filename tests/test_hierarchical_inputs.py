@@ -1,0 +1,145 @@
+"""Formula parser, bad input, and simulation with known truth (coverage)."""
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import deconv.hierarchical as hm
+from deconv.hierarchical.formula import FormulaError, parse_formula
+
+
+# ---------------------------------------------------------------------------- parser
+def test_parse_random_terms():
+    pf = parse_formula("y ~ x + (x | g) + (1 | a/b) + (z || h) + offset(log(n))")
+    assert pf.response == "y" and pf.fixed_terms == ["x"] and pf.intercept
+    got = [repr(t) for t in pf.random]
+    assert got == ["(1 + x | g)", "(1 | a)", "(1 | a:b)", "(1 | h)", "(0 + z | h)"]
+    assert pf.offsets == ["log(n)"]
+
+
+def test_parse_intercept_removal_and_star():
+    pf = parse_formula("y ~ 0 + a*b + (0 + x | g)")
+    assert not pf.intercept
+    assert pf.fixed_terms == ["a", "b", "a:b"]
+    assert not pf.random[0].intercept and pf.random[0].terms == ["x"]
+    assert not parse_formula("y ~ x - 1 + (1|g)").intercept
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ("y ~ x + (x | g", "unbalanced"),
+    ("y x + (1|g)", "'~'"),
+    ("~ x + (1|g)", "no response"),
+    ("y ~ x + 1 | g", "parentheses"),
+    ("y ~ x + (x | )", "grouping factor"),
+    ("y ~ x + (x | g | h)", "exactly one"),
+    ("y ~ x + __import__('os')", "unknown function|unsupported"),
+    ("y ~ x + (1 | g-h)", "grouping factor"),
+])
+def test_unparseable_formula(bad, msg):
+    with pytest.raises(FormulaError, match=msg):
+        parse_formula(bad)
+
+
+def test_categorical_fixed_effects_treatment_coding():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(size=40), "f": np.repeat(list("abcd"), 10),
+                       "g": np.tile(np.arange(5).astype(str), 8)})
+    res = hm.lmm("y ~ f + (1 | g)", df)
+    assert res.fixed_effects.names == ["(Intercept)", "fb", "fc", "fd"]
+
+
+# ------------------------------------------------------------------------- bad input
+def _toy(n=60, g=6, seed=0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(g), n // g)
+    x = rng.normal(size=n)
+    y = 1 + 2 * x + rng.normal(size=g)[groups] + rng.normal(size=n)
+    return y, x, groups
+
+
+def test_singular_fixed_design():
+    y, x, groups = _toy()
+    X = np.column_stack([np.ones_like(x), x, 2 * x])
+    with pytest.raises(ValueError, match="rank deficient"):
+        hm.lmm(y=y, X=X, groups=groups)
+
+
+def test_one_level_grouping_factor():
+    y, x, _ = _toy()
+    with pytest.raises(ValueError, match="1 level"):
+        hm.lmm(y=y, groups=np.zeros(y.size))
+    with pytest.raises(ValueError, match="1 level"):
+        hm.random_effects_anova(y, np.zeros(y.size))
+
+
+def test_nan_inputs():
+    y, x, groups = _toy()
+    y2 = y.copy()
+    y2[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        hm.lmm(y=y2, groups=groups)
+    with pytest.raises(ValueError, match="NaN"):
+        hm.lmm(y=y, X=np.column_stack([np.ones_like(x), np.where(x > 1, np.nan, x)]), groups=groups)
+    with pytest.raises(ValueError, match="non-finite|NaN"):
+        hm.normal_means([1.0, np.nan, 2.0], [1.0, 1.0, 1.0])
+    assert np.isnan(y2[3])  # input not mutated
+
+
+def test_unknown_column_and_bad_args():
+    pd = pytest.importorskip("pandas")
+    y, x, groups = _toy()
+    df = pd.DataFrame({"y": y, "x": x, "g": groups})
+    with pytest.raises(FormulaError, match="not found"):
+        hm.lmm("y ~ z + (1 | g)", df)
+    with pytest.raises(FormulaError, match="not found"):
+        hm.lmm("y ~ x + (1 | gg)", df)
+    with pytest.raises(ValueError, match="method"):
+        hm.fit("y ~ x + (1 | g)", data=df, method="magic")
+    with pytest.raises(ValueError, match="se"):
+        hm.normal_means([1.0, 2.0], [1.0, -1.0])
+    with pytest.raises(TypeError, match="formula"):
+        hm.lmm()
+
+
+# ---------------------------------------------------------- simulation with known truth
+def _coverage(n_rep, seed, n_profile):
+    """Random intercept + slope design, 30 groups x 8 obs, REML fits: coverage of the 95%
+    Satterthwaite-t interval for the slope and the fraction of profile intervals covering
+    the true between-group sd."""
+    rng = np.random.default_rng(seed)
+    G, m = 30, 8
+    groups = np.repeat(np.arange(G), m)
+    x = np.tile(np.linspace(0, 1, m), G)
+    X = np.column_stack([np.ones_like(x), x])
+    beta, sd0, sd1, rho, sigma = np.array([1.0, 0.5]), 0.8, 0.5, 0.3, 0.6
+    S = np.array([[sd0 ** 2, rho * sd0 * sd1], [rho * sd0 * sd1, sd1 ** 2]])
+    C = np.linalg.cholesky(S)
+    cover_beta, cover_sd, est = [], [], []
+    for _ in range(n_rep):
+        b = rng.standard_normal((G, 2)) @ C.T
+        y = X @ beta + np.sum(X * b[groups], axis=1) + sigma * rng.standard_normal(x.size)
+        r = hm.lmm(y=y, X=X, groups=groups, Z=X)
+        fe = r.fixed_effects
+        cover_beta.append(fe.lower[1] <= beta[1] <= fe.upper[1])
+        est.append(np.r_[fe.estimate, r.variance_components.estimate])
+        if len(cover_sd) < n_profile:  # profile intervals are slower: a subset
+            vc = r.conf_int("profile", which=["group: sd(z0)"])
+            cover_sd.append(vc.lower[0] <= sd0 <= vc.upper[0])
+    return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0)
+
+
+def test_simulation_recovers_truth_small():
+    cov_b, cov_sd, mean_est = _coverage(40, seed=11, n_profile=10)
+    # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 40 replications -> loose bounds
+    assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.06)
+    assert 0.85 <= cov_b <= 1.0
+    assert 0.7 <= cov_sd <= 1.0
+
+
+@pytest.mark.slow
+def test_simulation_coverage_200_replications():
+    cov_b, cov_sd, mean_est = _coverage(200, seed=2024, n_profile=100)
+    # binomial sd of a coverage estimate from 200 reps ~ 0.015 -> 3 sd band around 0.95
+    assert 0.905 <= cov_b <= 0.99
+    assert 0.87 <= cov_sd <= 1.0          # 100 profile intervals (sd of coverage ~0.022)
+    assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.03)

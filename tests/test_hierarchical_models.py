@@ -1,0 +1,201 @@
+"""Normal means, random-effects ANOVA, GLMM Laplace, the fit() front door, graph and plots."""
+import json
+import os
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import deconv.hierarchical as hm
+from deconv.datasets.hierarchical import load_eight_schools
+
+REF = json.load(open(os.path.join(os.path.dirname(__file__), "data", "lme4_reference.json")))
+SCHOOLS = load_eight_schools()
+
+
+# ------------------------------------------------------------------------ normal means
+@pytest.mark.parametrize("method", ["reml", "ml", "dl"])
+def test_eight_schools_tau_is_zero_and_flagged(method):
+    res = hm.normal_means(SCHOOLS["y"], SCHOOLS["se"], method=method)
+    assert res.variance_components.estimate[0] == 0.0
+    # with tau = 0, mu-hat is the precision-weighted mean (closed form)
+    w = 1 / SCHOOLS["se"] ** 2
+    assert_allclose(res.fixed_effects.estimate[0], np.sum(w * SCHOOLS["y"]) / np.sum(w), rtol=1e-12)
+    assert any("boundary" in d and "posterior expectation" in d for d in res.diagnostics)
+    assert "NOTE" in res.summary().as_text()
+    assert res.group_effects["group"].kind == "estimate"
+
+
+def test_eight_schools_dl_Q_closed_form():
+    # Q = sum w (y - mu_FE)^2 with w = 1/s^2 (DerSimonian & Laird 1986)
+    y, s = SCHOOLS["y"], SCHOOLS["se"]
+    w = 1 / s ** 2
+    Q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
+    res = hm.normal_means(y, s, method="dl")
+    assert_allclose(res.fit_stats["Q"], Q, rtol=1e-12)
+    assert Q < len(y) - 1  # hence tau_DL = 0
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_equal_se_closed_form(reml):
+    # equal s: ML tau^2 = max(0, mean((y - ybar)^2) - s^2); REML divides by J - 1
+    rng = np.random.default_rng(3)
+    J, s = 30, 0.7
+    y = rng.normal(1.0, 1.5, J) + rng.normal(0, s, J)
+    res = hm.normal_means(y, s, method="reml" if reml else "ml")
+    tau2 = np.sum((y - y.mean()) ** 2) / (J - 1 if reml else J) - s ** 2
+    assert tau2 > 0
+    assert_allclose(res.variance_components.estimate[0], np.sqrt(tau2), rtol=1e-7)
+    assert_allclose(res.fixed_effects.estimate[0], y.mean(), rtol=1e-10)
+
+
+def test_eight_schools_bayes_half_cauchy_matches_known_posterior_mean():
+    # Stan's eight-schools model (half-Cauchy(0, 5) on tau): posterior mean tau ~= 3.6
+    res = hm.normal_means(SCHOOLS["y"], SCHOOLS["se"], method="bayes", tau_prior=("half-cauchy", 5))
+    assert res.variance_components.kind == "posterior"
+    assert abs(res.variance_components.estimate[0] - 3.6) < 0.1
+
+
+def test_eight_schools_bayes_flat_prior_vs_bda3_table_and_2d_quadrature():
+    y, s = SCHOOLS["y"], SCHOOLS["se"]
+    res = hm.normal_means(y, s, method="bayes")
+    ge = res.group_effects["group"]
+    # BDA3 Table 5.3 (from 200 draws, rounded): school A 2.5% -2, 97.5% 31; school C -11, 21
+    assert abs(ge.lower[0] - (-2)) < 1.5 and abs(ge.upper[0] - 31) < 2.0
+    assert abs(ge.lower[2] - (-11)) < 1.5 and abs(ge.upper[2] - 21) < 2.0
+    # independent check: brute-force 2-D quadrature of p(mu, tau | y) (flat priors): for
+    # each tau, integrate the likelihood over a numeric mu grid (no conditional formulas)
+    tau = np.linspace(0, 290, 2901)  # step 0.1
+    mass, m_mu, m_tau = 0.0, 0.0, 0.0
+    for t in tau:
+        h = 0.05 if t in (tau[0], tau[-1]) else 0.1      # trapezoid rule in tau
+        v = s ** 2 + t ** 2
+        mu = np.linspace(-40 - 2 * t, 55 + 2 * t, 1201)
+        lik = np.exp(-0.5 * np.sum(np.log(v) + (y[None, :] - mu[:, None]) ** 2 / v, axis=1) + 30)
+        w = h * lik.sum() * (mu[1] - mu[0])
+        mass += w
+        m_tau += t * w
+        m_mu += h * np.sum(mu * lik) * (mu[1] - mu[0])
+    assert_allclose(res.variance_components.estimate[0], m_tau / mass, rtol=2e-3)
+    assert_allclose(res.fixed_effects.estimate[0], m_mu / mass, rtol=2e-3)
+
+
+# --------------------------------------------------------------------- random-effects ANOVA
+def test_balanced_one_way_reml_equals_anova():
+    # closed form: balanced data, ANOVA estimate positive -> REML = (MSB - MSW)/n, MSW
+    rng = np.random.default_rng(0)
+    a, n = 12, 6
+    g = np.repeat(np.arange(a), n)
+    y = 3 + rng.normal(0, 1.0, a)[g] + rng.normal(0, 0.8, a * n)
+    means = y.reshape(a, n).mean(axis=1)
+    msb = n * np.sum((means - y.mean()) ** 2) / (a - 1)
+    msw = np.sum((y.reshape(a, n) - means[:, None]) ** 2) / (a * (n - 1))
+    res = hm.random_effects_anova(y, g)
+    vc = res.variance_components
+    assert_allclose(vc.extra["anova"][:2], [(msb - msw) / n, msw], rtol=1e-12)
+    assert_allclose(vc.estimate[:2], [(msb - msw) / n, msw], rtol=1e-6)
+    assert_allclose(vc.estimate[2], vc.estimate[0] / (vc.estimate[0] + vc.estimate[1]), rtol=1e-12)
+
+
+def test_unbalanced_one_way_anova_n0_and_reml_differs():
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(2, 12, 15)
+    g = np.repeat(np.arange(15), sizes)
+    y = rng.normal(0, 1, 15)[g] + rng.normal(0, 1, g.size)
+    res = hm.random_effects_anova(y, g)
+    N = g.size
+    assert_allclose(res.ems_coefficients["n0"], (N - np.sum(sizes ** 2) / N) / 14, rtol=1e-12)
+    # unbalanced: REML and ANOVA estimates are close but not equal
+    assert not np.allclose(res.variance_components.estimate[0], res.variance_components.extra["anova"][0], rtol=1e-6)
+
+
+def test_balanced_nested_anova_equals_lme4_reml_on_pastes():
+    from deconv.datasets.hierarchical import load_pastes
+    p = load_pastes()
+    res = hm.random_effects_anova(p["strength"], p["batch"], p["cask"])
+    ref = dict(zip(REF["pastes_nested_reml"]["varcomp"]["grp"], REF["pastes_nested_reml"]["varcomp"]["vcov"]))
+    expect = [ref["batch"], ref["cask:batch"], ref["Residual"]]
+    assert_allclose(res.variance_components.extra["anova"][:3], expect, rtol=1e-6)   # moments
+    assert_allclose(res.variance_components.estimate[:3], expect, rtol=1e-5)        # REML
+
+
+def test_negative_anova_estimate_flagged():
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(6), 4)
+    y = rng.normal(0, 1, 24)
+    y = y - np.repeat(np.bincount(g, y) / 4, 4) + rng.normal(0, 1e-3, 24)  # no between-group spread
+    res = hm.random_effects_anova(y, g)
+    assert res.variance_components.extra["anova"][0] < 0
+    assert res.variance_components.estimate[0] < 1e-6
+    assert any("negative" in d for d in res.diagnostics)
+
+
+# ------------------------------------------------------------------------------- GLMM
+@pytest.mark.parametrize("case,formula,family", [
+    ("cbpp_binomial", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
+    ("cbpp_poisson_offset", "incidence ~ period + offset(log(size)) + (1 | herd)", "poisson")])
+def test_glmm_laplace_against_glmer(case, formula, family):
+    pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_cbpp
+    res = hm.glmm(formula, load_cbpp(), family=family)
+    ref = REF[case]
+    # lme4 glmer (Laplace). Our Laplace log-likelihood at lme4's own estimates differs from
+    # lme4's by 2.8e-4 (see docs), so agreement is ~5e-4 on estimates, ~1.5% on SEs
+    # (lme4 and we both use finite-difference Hessians).
+    assert_allclose(res.beta, ref["fixef"], rtol=1e-3)
+    assert_allclose(res.theta, np.atleast_1d(ref["theta"]), rtol=1e-3)
+    assert_allclose(res.fit_stats["loglik (Laplace)"], ref["loglik"], atol=1e-3)
+    assert_allclose(res.fixed_effects.se, ref["se"], rtol=2e-2)
+    # lme4's herd levels are 1..15 in numeric order; ours are sorted labels
+    labels = [int(n.split(":")[0]) for n in res.group_effects["herd"].names]
+    order = np.argsort(labels)
+    assert_allclose(res.random_effects["herd"][order, 0], ref["ranef"], atol=2e-3)
+
+
+# ------------------------------------------------------------------------ front door
+def test_fit_auto_routes_and_says_why():
+    pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_sleepstudy
+    r = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy())
+    assert r.method == "REML" and "auto" in r.method_reason and "cute" in r.method_reason
+    r2 = hm.fit(SCHOOLS["y"], se=SCHOOLS["se"])
+    assert r2.model == "normal means" and "auto" in r2.method_reason
+    r3 = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy(), method="ml")
+    assert r3.method == "ML"
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(method="sampler"), "deconv.sampling"),
+    (dict(residual="student-t"), "Student-t"),
+    (dict(group_variances=True), "group-specific"),
+    (dict(error_sd=0.3), "error-prone")])
+def test_sampler_routes_raise_clear_not_implemented(kwargs, needle):
+    with pytest.raises(NotImplementedError, match=needle):
+        hm.fit(SCHOOLS["y"], se=SCHOOLS["se"], **kwargs)
+
+
+def test_graph_structure_and_draw():
+    import matplotlib
+    matplotlib.use("Agg")
+    r = hm.normal_means(SCHOOLS["y"], SCHOOLS["se"])
+    g = r.graph()
+    assert set(g.nodes) == {"mu", "tau", "theta", "s", "y"}
+    assert ("tau", "theta") in g.edges and ("theta", "y") in g.edges
+    assert g.nodes["y"].role == "observed" and g.nodes["theta"].role == "latent"
+    assert g.depth()["y"] == 2
+    ax = g.draw()
+    assert len(ax.texts) >= 2 * len(g.nodes)
+
+
+def test_plots_return_axes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    r = hm.normal_means(SCHOOLS["y"], SCHOOLS["se"], method="bayes")
+    ax = r.plot(kind="caterpillar")
+    assert ax.get_title()
+    ax2 = r.plot(kind="shrinkage")
+    assert ax2.get_xlabel().startswith("raw")
+    with pytest.raises(ValueError, match="kind"):
+        r.plot(kind="nope")
+    plt.close("all")
