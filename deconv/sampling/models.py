@@ -108,6 +108,7 @@ class EightSchools(_Model):
         J = y.size
         self.kernel = CompiledModel("eight_schools", J + 2, y, np.zeros(1), sigma, np.zeros(1),
                                     np.zeros(1, np.int64), J, 0, int(self.centered))
+        self.log_scale_index, self.log_scale_natural_index = [1], [1]
         self.names = ["mu", "tau"] + [f"theta[{j}]" for j in range(J)]
         if not self.centered:
             self.names += [f"eta[{j}]" for j in range(J)]
@@ -163,6 +164,8 @@ class HierarchicalLinear(_Model):
         self.kernel = CompiledModel("hier_linear", dim, y, _group_stats(y, x, g, J), np.ones(1),
                                     np.zeros(1), g, J, 0, int(self.random_slopes))
         self.n_groups = J
+        self.log_scale_index = [2, 3, 4] if self.random_slopes else [2, 3]
+        self.log_scale_natural_index = self.log_scale_index
         self.names = ["mu_a", "mu_b", "sigma_a", "sigma_y"]
         if self.random_slopes:
             self.names += ["sigma_b"]
@@ -242,6 +245,7 @@ class HierarchicalGLM(_Model):
         self.X, self.n_groups, self.p = X, J, p
         self.kernel = CompiledModel("hier_glm", p + 1 + J, y, X, trials, offset, g, J, p,
                                     0 if self.family == "logistic" else 1)
+        self.log_scale_index = self.log_scale_natural_index = [p]
         self.names = [f"beta[{k}]" for k in range(p)] + ["sigma_a"] + [f"a[{j}]" for j in range(J)]
 
     def constrain(self, z):
@@ -313,6 +317,7 @@ class ErrorsInVariables(_Model):
         n = y.size
         self.kernel = CompiledModel("eiv_structural", 5 + n, y, w, var_u, np.zeros(1),
                                     np.zeros(1, np.int64), 0, 0, 0)
+        self.log_scale_index = self.log_scale_natural_index = [3, 4]
         self.names = ["alpha", "beta", "mu_x", "sigma_x", "sigma_y"] + [f"x[{i}]" for i in range(n)]
 
     def constrain(self, z):
