@@ -424,7 +424,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
                    double target_accept, double* draws, double* lp_out, double* accept_out,
                    double* step_out, int* depth_out, int* nleap_out, int* div_out,
                    double* energy_out, double* divpos_out, double* warm_accept,
-                   double* warm_step, double* warm_draws) noexcept nogil:
+                   double* warm_step, double* warm_draws, int* warm_nleap) noexcept nogil:
     cdef Py_ssize_t i, d = s.d
     cdef int t, n_win = 0
     cdef Transition tr
@@ -469,6 +469,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
             return -1
         warm_accept[t] = tr.accept
         warm_step[t] = s.eps
+        warm_nleap[t] = tr.n_leapfrog
         memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
         s.eps = da_learn(&da, tr.accept)
         if metric_mode > 0 and windows_in(&win):
@@ -535,7 +536,8 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
                  int max_depth, double max_energy_error, double[:, ::1] draws, double[::1] lp,
                  double[::1] accept, double[::1] step, int[::1] depth, int[::1] n_leapfrog,
                  int[::1] divergent, double[::1] energy, double[:, ::1] div_pos,
-                 double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws):
+                 double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws,
+                 int[::1] warm_nleap):
     """Run one chain; outputs are filled in place. Returns the final step size.
 
     The caller validates every shape (this kernel does not). ``metric_mode``: 0 fixed metric,
@@ -571,7 +573,7 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
             rc = run_chain(&s, &cur, n_warmup, n_draws, metric_mode, target_accept,
                            &draws[0, 0], &lp[0], &accept[0], &step[0], &depth[0],
                            &n_leapfrog[0], &divergent[0], &energy[0], &div_pos[0, 0],
-                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0])
+                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0])
     if rc == -2:
         raise MemoryError("could not allocate the sampler workspace")
     return rc, s.eps

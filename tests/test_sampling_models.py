@@ -131,7 +131,7 @@ def test_compiled_and_python_paths_agree(name, model, twin):
         return model.logp_grad(q)
     a = dc.sampling.nuts(model, chains=2, warmup=200, draws=200, rng=5, warn=False)
     b = dc.sampling.nuts(f, dim=model.dim, chains=2, warmup=200, draws=200, rng=5, warn=False)
-    np.testing.assert_array_equal(a._unconstrained, b.draws)
+    np.testing.assert_array_equal(a.unconstrained, b.draws)
 
 
 def test_eight_schools_posterior():

@@ -103,7 +103,7 @@ def _run_chain(target, z0, gen, cfg):
         "n_leapfrog": np.zeros(N, np.int32), "diverging": np.zeros(N, np.int32),
         "energy": np.empty(N), "div_pos": np.full((N, d), np.nan),
         "warm_accept": np.empty(max(W, 1)), "warm_step": np.empty(max(W, 1)),
-        "warm_draws": np.empty((max(W, 1), d)),
+        "warm_draws": np.empty((max(W, 1), d)), "warm_nleap": np.zeros(max(W, 1), np.int32),
     }
     minv = np.array(cfg["inv_metric"], dtype=np.float64, copy=True)
     rc, eps = _nuts.sample_chain(
@@ -111,7 +111,7 @@ def _run_chain(target, z0, gen, cfg):
         cfg["step_size"], minv, cfg["metric"], cfg["target_accept"], cfg["max_depth"],
         cfg["max_energy_error"], out["draws"], out["lp"], out["accept_stat"], out["step_size"],
         out["tree_depth"], out["n_leapfrog"], out["diverging"], out["energy"], out["div_pos"],
-        out["warm_accept"], out["warm_step"], out["warm_draws"])
+        out["warm_accept"], out["warm_step"], out["warm_draws"], out["warm_nleap"])
     if rc != 0:
         err = getattr(target.kernel, "error", None)
         target.kernel.error = None
@@ -255,7 +255,7 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
                metric=_METRICS[metric], target_accept=target_accept, max_depth=max_depth,
                max_energy_error=max_energy_error)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n_proc = _n_processes(parallel, chains)
     if n_proc > 1:
         import multiprocessing as mp
@@ -271,7 +271,7 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
             for c in range(chains):
                 results.append(_run_chain(target, z0[c], gens[c], cfg))
                 bar.update(1)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
 
     z = np.stack([r["draws"] for r in results])
     x = target.constrain(z)
@@ -286,12 +286,14 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
         step_size=np.array([r["final_step"] for r in results]),
         inv_metric=np.stack([r["inv_metric"] for r in results]),
         warmup={"accept_stat": np.stack([r["warm_accept"][:warmup] for r in results]),
-                "step_size": np.stack([r["warm_step"][:warmup] for r in results])},
+                "step_size": np.stack([r["warm_step"][:warmup] for r in results]),
+                "n_leapfrog": np.stack([r["warm_nleap"][:warmup] for r in results])},
         info={"sampler": "NUTS", "warmup": warmup, "metric": metric, "target_accept": target_accept,
-              "max_depth": max_depth, "seconds": elapsed, "processes": n_proc})
-    post.info["unconstrained"] = None
-    post._unconstrained = z
-    post._warmup_draws = np.stack([r["warm_draws"][:warmup] for r in results])
+              "max_depth": max_depth, "seconds": elapsed, "processes": n_proc,
+              # CPU time of this process (children of parallel=True are not counted)
+              "cpu_seconds": cpu})
+    post.unconstrained = z
+    post.warmup["draws"] = target.constrain(np.stack([r["warm_draws"][:warmup] for r in results]))
     if warn:
         check_diagnostics(post, max_depth=max_depth, stacklevel=3)
     return post
