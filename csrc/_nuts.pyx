@@ -421,7 +421,7 @@ cdef void windows_next(Windows* w) noexcept nogil:
 # --------------------------------------------------------------------------------------------
 # one chain
 cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric_mode,
-                   double target_accept, double* draws, double* lp_out, double* accept_out,
+                   double target_accept, int init_buffer, int base_window, int term_buffer, double* draws, double* lp_out, double* accept_out,
                    double* step_out, int* depth_out, int* nleap_out, int* div_out,
                    double* energy_out, double* divpos_out, double* warm_accept,
                    double* warm_step, double* warm_draws, int* warm_nleap) noexcept nogil:
@@ -444,7 +444,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
     da.gamma = 0.05
     da.t0 = 10.0
     da.kappa = 0.75
-    windows_init(&win, n_warmup, 75, 50, 25)
+    windows_init(&win, n_warmup, init_buffer, term_buffer, base_window)
     memset(mq, 0, 4 * d * sizeof(double))
 
     if n_warmup > 0:
@@ -533,7 +533,8 @@ cdef ModelHandle* _handle(object capsule) except NULL:
 
 def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws, object generator,
                  double step_size, double[::1] inv_metric, int metric_mode, double target_accept,
-                 int max_depth, double max_energy_error, double[:, ::1] draws, double[::1] lp,
+                 int max_depth, double max_energy_error, int init_buffer, int base_window,
+                 int term_buffer, double[:, ::1] draws, double[::1] lp,
                  double[::1] accept, double[::1] step, int[::1] depth, int[::1] n_leapfrog,
                  int[::1] divergent, double[::1] energy, double[:, ::1] div_pos,
                  double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws,
@@ -571,6 +572,7 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
         with nogil:
             cur.lp = m.fn(m.ctx, cur.q, cur.g)
             rc = run_chain(&s, &cur, n_warmup, n_draws, metric_mode, target_accept,
+                           init_buffer, base_window, term_buffer,
                            &draws[0, 0], &lp[0], &accept[0], &step[0], &depth[0],
                            &n_leapfrog[0], &divergent[0], &energy[0], &div_pos[0, 0],
                            &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0])

@@ -14,6 +14,7 @@ from deconv.sampling.transforms import Constraints
 __all__ = ["nuts", "Target", "as_target"]
 
 _METRICS = {"fixed": 0, "diag": 1, "grad": 2}
+_DEFAULT_WINDOWS = {"fixed": (75, 25, 50), "diag": (75, 25, 50), "grad": (20, 10, 50)}
 
 
 class Target:
@@ -109,7 +110,7 @@ def _run_chain(target, z0, gen, cfg):
     rc, eps = _nuts.sample_chain(
         target.kernel.capsule(), np.ascontiguousarray(z0, dtype=np.float64), W, N, gen,
         cfg["step_size"], minv, cfg["metric"], cfg["target_accept"], cfg["max_depth"],
-        cfg["max_energy_error"], out["draws"], out["lp"], out["accept_stat"], out["step_size"],
+        cfg["max_energy_error"], *cfg["windows"], out["draws"], out["lp"], out["accept_stat"], out["step_size"],
         out["tree_depth"], out["n_leapfrog"], out["diverging"], out["energy"], out["div_pos"],
         out["warm_accept"], out["warm_step"], out["warm_draws"], out["warm_nleap"])
     if rc != 0:
@@ -134,8 +135,8 @@ def _pool_task(c):
 
 def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, target_accept=0.8,
          max_depth=10, metric="grad", step_size=1.0, inv_metric=None, max_energy_error=1000.0,
-         names=None, constraints=None, dim=None, parallel=False, init_tries=100, progress=False,
-         warn=True):
+         adapt_windows=None, names=None, constraints=None, dim=None, parallel=False,
+         init_tries=100, progress=False, warn=True):
     r"""Sample a posterior with the No-U-Turn Sampler (NUTS).
 
     The log density :math:`\log p(\theta)` is explored with Hamiltonian dynamics on the
@@ -166,12 +167,21 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
         Diagonal metric adaptation: ``"grad"`` estimates the inverse metric as
         :math:`\sqrt{\mathrm{var}(z) / \mathrm{var}(\nabla \log p)}` (nutpie), ``"diag"`` as the
         variance of the warm-up draws (Stan), both in Stan's doubling windows with Stan's
-        regularisation; ``"fixed"`` keeps ``inv_metric``. ``"grad"`` is the default because it
-        reached Stan's ESS per gradient with half the warm-up cost in our benchmarks.
+        regularisation; ``"fixed"`` keeps ``inv_metric``. ``"grad"`` (with its shorter first
+        windows) is the default: over 8 seeds of eight schools it gave a median 76 bulk-ESS per
+        1000 post-warm-up gradients against 63 for ``"diag"``, and on the radon-like model 20%
+        more ESS per total (warm-up included) gradient and 35% less CPU time (docs/sampling.rst).
     step_size : float
         Starting step size (refined by Stan's heuristic before adaptation).
     inv_metric : array_like, shape (d,), optional
         Starting (or, with ``metric="fixed"``, final) diagonal inverse metric; default ones.
+    adapt_windows : (int, int, int), optional
+        ``(init_buffer, base_window, term_buffer)`` of the windowed metric adaptation: fast
+        step-size-only iterations first, then metric windows starting at ``base_window`` and
+        doubling, then step-size-only iterations at the end. Default Stan's ``(75, 25, 50)``
+        for ``metric="diag"`` and ``(20, 10, 50)`` for ``metric="grad"`` (the gradient
+        estimator is accurate from few draws, so it can start earlier). Shortened
+        proportionally (15% / 75% / 10%) when ``warmup`` is too short, as in Stan.
     max_energy_error : float
         A transition whose energy error exceeds this is *divergent* (also when the log density
         is NaN or -inf on the way).
@@ -225,6 +235,15 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
     max_energy_error = check_positive_scalar(max_energy_error, "max_energy_error")
     metric = check_choice(metric, "metric", tuple(_METRICS))
     gen = check_rng(rng)
+    if adapt_windows is None:
+        adapt_windows = _DEFAULT_WINDOWS[metric]
+    try:
+        adapt_windows = tuple(check_int(v, "adapt_windows", min_value=1) for v in adapt_windows)
+    except TypeError:
+        raise TypeError("adapt_windows must be three integers (init_buffer, base_window, "
+                        "term_buffer)") from None
+    if len(adapt_windows) != 3:
+        raise ValueError(f"adapt_windows must have 3 entries, got {len(adapt_windows)}")
 
     if init is not None:
         init = np.asarray(init, dtype=np.float64)
@@ -253,7 +272,7 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
     z0 = [_initial_point(target, init, c, gens[c], init_tries) for c in range(chains)]
     cfg = dict(warmup=warmup, draws=draws, step_size=step_size, inv_metric=inv_metric,
                metric=_METRICS[metric], target_accept=target_accept, max_depth=max_depth,
-               max_energy_error=max_energy_error)
+               max_energy_error=max_energy_error, windows=adapt_windows)
 
     t0, c0 = time.perf_counter(), time.process_time()
     n_proc = _n_processes(parallel, chains)
