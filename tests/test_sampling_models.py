@@ -204,3 +204,48 @@ def test_model_bad_input():
         ErrorsInVariables([1.0, 2.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="length"):
         EightSchools([1, 2, 3], [1, 1]).logp_grad(np.zeros(3))
+
+
+def test_glm_recovers_truth():
+    # simulated truth: intercept -0.5, slope 1.0, group sd 0.8 (J = 20 groups, n = 1000)
+    rng = np.random.default_rng(11)
+    J, n = 20, 1000
+    g = np.arange(n) % J
+    x = rng.normal(size=n)
+    a = rng.normal(0, 0.8, J)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(-0.5 + x + a[g])))).astype(float)
+    post = dc.sampling.nuts(HierarchicalGLM(y, x, g), chains=2, warmup=400, draws=400, rng=0,
+                            warn=False)
+    lo, hi = post.interval("beta", 0.99)
+    assert np.all(lo < [-0.5, 1.0]) and np.all(hi > [-0.5, 1.0])
+    slo, shi = post.interval("sigma_a", 0.99)
+    assert slo < 0.8 < shi
+    # Poisson with log-exposure offsets: rate exp(0.3) per unit exposure
+    e = rng.uniform(0.5, 3, n)
+    yc = rng.poisson(e * np.exp(0.3 + 0.4 * a[g])).astype(float)
+    pp = dc.sampling.nuts(HierarchicalGLM(yc, None, g, family="poisson", offset=np.log(e)),
+                          chains=2, warmup=400, draws=400, rng=1, warn=False)
+    lo, hi = pp.interval("beta", 0.99)
+    assert lo[0] < 0.3 < hi[0]
+
+
+def test_random_slopes_recovered():
+    r = radon_like(rng=5, random_slopes=True)
+    post = dc.sampling.nuts(HierarchicalLinear(r["y"], r["x"], r["county"], random_slopes=True),
+                            chains=2, warmup=500, draws=500, rng=0, warn=False)
+    # truth: mean slope -0.7, slope sd 0.3, sigma_y 0.75
+    assert abs(post.mean("mu_b") + 0.7) < 0.2
+    assert abs(post.mean("sigma_y") - 0.75) < 0.06
+    assert post["b"].shape == (2, 500, 85)
+
+
+def test_compiled_model_pickles_for_parallel_chains():
+    import pickle
+    es = eight_schools()
+    m = EightSchools(es["y"], es["sigma"])
+    m2 = pickle.loads(pickle.dumps(m))
+    q = np.linspace(-1, 1, m.dim)
+    assert m.logp_grad(q)[0] == m2.logp_grad(q)[0]
+    a = dc.sampling.nuts(m, chains=2, warmup=100, draws=100, rng=3, warn=False)
+    b = dc.sampling.nuts(m, chains=2, warmup=100, draws=100, rng=3, warn=False, parallel=2)
+    np.testing.assert_array_equal(a.draws, b.draws)

@@ -251,3 +251,21 @@ def test_to_arviz_roundtrip():
     idata = post.to_arviz()
     np.testing.assert_array_equal(idata.posterior["a"].values, post["a"])
     assert_allclose(float(az.rhat(idata)["a"]), dc.sampling.rhat(post["a"]), rtol=1e-6)
+
+
+def test_check_diagnostics_messages():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 300, 1))
+    x[0] += 2.0                                     # one chain elsewhere: R-hat
+    energy = np.cumsum(rng.normal(size=(4, 300)), axis=1)   # random-walk energy: tiny E-BFMI
+    post = dc.sampling.Posterior(x, ["a"], stats={"diverging": np.zeros((4, 300), int),
+                                                  "energy": energy,
+                                                  "tree_depth": np.full((4, 300), 3)})
+    with pytest.warns(dc.SamplingWarning):
+        msgs = dc.sampling.check_diagnostics(post, max_depth=3)
+    text = " ".join(msgs)
+    assert "R-hat" in text and "E-BFMI" in text and "maximum tree depth" in text
+    good = dc.sampling.Posterior(rng.normal(size=(4, 500, 1)), ["a"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dc.sampling.check_diagnostics(good) == []
