@@ -13,8 +13,9 @@ from deconv.sampling.transforms import Constraints
 
 __all__ = ["nuts", "Target", "as_target"]
 
-_METRICS = {"fixed": 0, "diag": 1, "grad": 2}
-_DEFAULT_WINDOWS = {"fixed": (75, 25, 50), "diag": (75, 25, 50), "grad": (20, 10, 50)}
+_METRICS = {"fixed": 0, "diag": 1, "grad": 2, "dense": 3}
+_DEFAULT_WINDOWS = {"fixed": (75, 25, 50), "diag": (75, 25, 50), "grad": (20, 10, 50),
+                    "dense": (75, 25, 50)}
 
 
 class Target:
@@ -119,7 +120,7 @@ def _run_chain(target, z0, gen, cfg):
         if err is not None:
             raise err
         raise RuntimeError("the model's log density failed")
-    out["inv_metric"] = minv
+    out["inv_metric"] = minv.reshape(d, d) if minv.size == d * d and d > 1 else minv
     out["final_step"] = eps
     return out
 
@@ -163,18 +164,21 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
         Target mean acceptance statistic of the dual-averaging step-size adaptation.
     max_depth : int
         Maximum tree depth (at most ``2**max_depth`` leapfrog steps per draw).
-    metric : {"grad", "diag", "fixed"}
-        Diagonal metric adaptation: ``"grad"`` estimates the inverse metric as
+    metric : {"grad", "diag", "dense", "fixed"}
+        Metric adaptation: ``"grad"`` estimates the inverse metric as
         :math:`\sqrt{\mathrm{var}(z) / \mathrm{var}(\nabla \log p)}` (nutpie), ``"diag"`` as the
         variance of the warm-up draws (Stan), both in Stan's doubling windows with Stan's
-        regularisation; ``"fixed"`` keeps ``inv_metric``. ``"grad"`` (with its shorter first
+        regularisation; ``"dense"`` estimates the full covariance of the warm-up draws (Stan's
+        dense metric, O(d^2) per leapfrog step: for strongly correlated posteriors of moderate
+        dimension); ``"fixed"`` keeps ``inv_metric``. ``"grad"`` (with its shorter first
         windows) is the default: over 8 seeds of eight schools it gave a median 76 bulk-ESS per
         1000 post-warm-up gradients against 63 for ``"diag"``, and on the radon-like model 20%
         more ESS per total (warm-up included) gradient and 35% less CPU time (docs/sampling.rst).
     step_size : float
         Starting step size (refined by Stan's heuristic before adaptation).
-    inv_metric : array_like, shape (d,), optional
-        Starting (or, with ``metric="fixed"``, final) diagonal inverse metric; default ones.
+    inv_metric : array_like, shape (d,) or (d, d), optional
+        Starting (or, with ``metric="fixed"``, final) inverse metric: a diagonal, or a
+        positive-definite matrix (dense). Default: identity.
     adapt_windows : (int, int, int), optional
         ``(init_buffer, base_window, term_buffer)`` of the windowed metric adaptation: fast
         step-size-only iterations first, then metric windows starting at ``base_window`` and
@@ -261,12 +265,23 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
             raise ValueError(f"init has {init.shape[-1]} values per chain but the model has "
                              f"{target.dim} parameters")
         init = np.broadcast_to(init, (chains, target.dim))
+    d = target.dim
     if inv_metric is None:
-        inv_metric = np.ones(target.dim)
+        inv_metric = np.eye(d) if metric == "dense" else np.ones(d)
     else:
-        inv_metric = np.array(inv_metric, dtype=np.float64).reshape(-1)
-        if inv_metric.shape != (target.dim,) or not np.all(np.isfinite(inv_metric)) or np.any(inv_metric <= 0):
-            raise ValueError(f"inv_metric must be {target.dim} positive finite values")
+        inv_metric = np.array(inv_metric, dtype=np.float64)
+        if inv_metric.ndim == 1 and metric == "dense":
+            inv_metric = np.diag(inv_metric)
+        if inv_metric.shape == (d, d) and d > 1:
+            if (not np.all(np.isfinite(inv_metric)) or not np.allclose(inv_metric, inv_metric.T)
+                    or np.any(np.linalg.eigvalsh(inv_metric) <= 0)):
+                raise ValueError("inv_metric must be a symmetric positive-definite matrix")
+            if metric in ("diag", "grad"):
+                raise ValueError(f"a matrix inv_metric needs metric='dense' or 'fixed', not {metric!r}")
+        elif inv_metric.reshape(-1).shape != (d,) or not np.all(np.isfinite(inv_metric)) \
+                or np.any(inv_metric <= 0):
+            raise ValueError(f"inv_metric must be {d} positive finite values or a ({d}, {d}) matrix")
+    inv_metric = np.ascontiguousarray(inv_metric).reshape(-1)
 
     gens = gen.spawn(chains)
     z0 = [_initial_point(target, init, c, gens[c], init_tries) for c in range(chains)]
