@@ -67,6 +67,20 @@ def twin_eiv(q, w, y, var_u):
     return lp
 
 
+def twin_eiv_marginal(q, w, y, var_u):
+    # (W_i, y_i) bivariate normal with the joint covariance written out (an independent
+    # formulation of the factorised density in the kernel)
+    al, be, mx, lsx, lsy = q
+    Sx, Sy = np.exp(2 * lsx), np.exp(2 * lsy)
+    lp = 0.0
+    for wi, yi, su in zip(w, y, var_u):
+        S = np.array([[Sx + su, be * Sx], [be * Sx, be ** 2 * Sx + Sy]])
+        d = np.array([wi - mx, yi - al - be * mx])
+        lp += -0.5 * np.log(np.linalg.det(S)) - 0.5 * d @ np.linalg.solve(S, d)
+    lp += -(al ** 2 + be ** 2 + mx ** 2) / 200 + _halfnormal(lsx, 5) + _halfnormal(lsy, 5)
+    return lp
+
+
 def _fd_grad(f, q, h=1e-6):
     g = np.empty_like(q)
     for k in range(q.size):
@@ -104,7 +118,11 @@ def _cases():
     w = xt + rng.normal(0, 0.5, 30)
     y = 1 + 2 * xt + rng.normal(0, 0.3, 30)
     vu = np.full(30, 0.25)
-    out.append(("eiv", ErrorsInVariables(w, y, error_sd=0.5), lambda q: twin_eiv(q, w, y, vu)))
+    out.append(("eiv_latent", ErrorsInVariables(w, y, error_sd=0.5, marginalize=False),
+                lambda q: twin_eiv(q, w, y, vu)))
+    vh = rng.uniform(0.1, 0.5, 30)   # heteroskedastic known error variances
+    out.append(("eiv_marginal", ErrorsInVariables(w, y, error_sd=np.sqrt(vh)),
+                lambda q: twin_eiv_marginal(q, w, y, vh)))
     return out
 
 
@@ -178,6 +196,28 @@ def test_eiv_corrects_attenuation():
     assert naive < 0.75
     lo, hi = post.interval("beta", 0.99)
     assert lo < 1.0 < hi
+
+
+def test_eiv_latent_and_marginal_agree():
+    # same posterior for (alpha, beta) whether X is sampled or integrated out (sigma_y large
+    # enough that the latent form mixes); E[X_i | ...] averaged = posterior mean of the latent X_i
+    rng = np.random.default_rng(8)
+    n = 40
+    xt = rng.normal(0, 1, n)
+    w = xt + rng.normal(0, 0.5, n)
+    y = 1.0 + 0.8 * xt + rng.normal(0, 1.0, n)
+    mm = ErrorsInVariables(w, y, error_sd=0.5)
+    a = dc.sampling.nuts(mm, chains=4, warmup=500, draws=1000, rng=0)
+    b = dc.sampling.nuts(ErrorsInVariables(w, y, error_sd=0.5, marginalize=False), chains=4,
+                         warmup=500, draws=1000, rng=1)
+    for name in ("alpha", "beta", "sigma_y"):
+        se = np.hypot(dc.sampling.mcse_mean(a[name]), dc.sampling.mcse_mean(b[name]))
+        assert abs(a.mean(name) - b.mean(name)) < 4 * se, name
+    se = np.hypot(dc.sampling.mcse_mean(a["x_hat"]), dc.sampling.mcse_mean(b["x"]))
+    assert np.mean(np.abs(a.mean("x_hat") - b.mean("x")) < 4 * se) > 0.95
+    xs = mm.conditional_x(a, rng=0)
+    assert xs.shape == (4, 1000, n)
+    assert_allclose(xs.mean(axis=(0, 1)), a.mean("x_hat"), atol=0.05)
 
 
 def test_eiv_replicates_estimate_error_variance():
