@@ -209,6 +209,47 @@ cdef double eiv_structural(void* ctx, const double* q, double* grad) noexcept no
     return lp
 
 
+# The same model with every X_i integrated out (flag-free kind "eiv_marginal"):
+# W_i ~ N(mu_x, a_i), a_i = sigma_x^2 + s_i, and y_i | W_i ~ N(alpha + beta m_i, beta^2 k_i + sigma_y^2)
+# with lambda_i = sigma_x^2 / a_i, m_i = mu_x + lambda_i (W_i - mu_x), k_i = lambda_i s_i.
+# Five parameters and no funnel between sigma_y and the latent X (which made the latent form mix
+# badly when sigma_y is small); X_i is recovered from its exact conditional afterwards.
+# q = [alpha, beta, mu_x, log sigma_x, log sigma_y].
+cdef double eiv_marginal(void* ctx, const double* q, double* grad) noexcept nogil:
+    cdef Data* D = <Data*> ctx
+    cdef Py_ssize_t i, n = D.n
+    cdef double al = q[0], be = q[1], mx = q[2], sx = exp(q[3]), sy = exp(q[4])
+    cdef double Sx = sx * sx, Sy = sy * sy
+    cdef double a, lam, m, k, s2, u, r, e, h, su2
+    cdef double lp = 0.0, ga = 0.0, gb = 0.0, gm = 0.0, gSx = 0.0, gSy = 0.0
+    for i in range(n):
+        su2 = D.s[i]
+        a = Sx + su2
+        u = D.x[i] - mx
+        lam = Sx / a
+        m = mx + lam * u
+        k = lam * su2
+        s2 = be * be * k + Sy
+        r = D.y[i] - al - be * m
+        e = r / s2
+        h = 0.5 * (e * e - 1.0 / s2)          # d lp / d s2
+        lp += -0.5 * log(a) - 0.5 * u * u / a - 0.5 * log(s2) - 0.5 * r * e
+        ga += e
+        gb += e * m + h * 2.0 * be * k
+        gm += u / a + e * be * (1.0 - lam)
+        gSx += (-0.5 / a + 0.5 * u * u / (a * a) + e * be * u * su2 / (a * a)
+                + h * be * be * su2 * su2 / (a * a))
+        gSy += h
+    lp += -(al * al + be * be + mx * mx) / 200.0
+    lp += -0.5 * Sx / 25.0 + q[3] - 0.5 * Sy / 25.0 + q[4]
+    grad[0] = ga - al / 100.0
+    grad[1] = gb - be / 100.0
+    grad[2] = gm - mx / 100.0
+    grad[3] = 2.0 * Sx * gSx - Sx / 25.0 + 1.0
+    grad[4] = 2.0 * Sy * gSy - Sy / 25.0 + 1.0
+    return lp
+
+
 # ---------------------------------------------------------------------------------------------
 cdef class CompiledModel:
     """A built-in density: ``kind`` names the C function, the arrays are the (validated) data.
@@ -226,7 +267,8 @@ cdef class CompiledModel:
                  int flag):
         self.args = (kind, dim, y, x, s, off, g, J, p, flag)
         self.kind = kind
-        fns = {"eight_schools": 0, "hier_linear": 1, "hier_glm": 2, "eiv_structural": 3}
+        fns = {"eight_schools": 0, "hier_linear": 1, "hier_glm": 2, "eiv_structural": 3,
+               "eiv_marginal": 4}
         if kind not in fns:
             raise ValueError(f"unknown model kind {kind!r}")
         cdef const double[::1] yv = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
@@ -253,8 +295,10 @@ cdef class CompiledModel:
             self.handle.fn = hier_linear
         elif k == 2:
             self.handle.fn = hier_glm
-        else:
+        elif k == 3:
             self.handle.fn = eiv_structural
+        else:
+            self.handle.fn = eiv_marginal
         self.handle.ctx = <void*> &self.data
         self.handle.dim = dim
         self.handle.status = 0

@@ -79,6 +79,9 @@ cdef struct Sampler:
     double max_dH
     double eps
     double* minv          # diagonal inverse metric (posterior variance estimate)
+    bint dense            # dense metric: minv is the d x d covariance, chol its Cholesky factor
+    double* chol          # lower-triangular L with minv = L L' (dense only)
+    double* tmp           # scratch vector (dense only)
     Point z               # the integrator's current point
     double H0
     int divergent
@@ -106,12 +109,71 @@ cdef inline double log_sum_exp(double a, double b) noexcept nogil:
     return b + log1p(exp(a - b))
 
 
+cdef inline void velocity(Sampler* s, const double* p, double* v) noexcept nogil:
+    # v = M^{-1} p  (the "sharp" momentum, dq/dt)
+    cdef Py_ssize_t i, j, d = s.d
+    cdef double t
+    if not s.dense:
+        for i in range(d):
+            v[i] = s.minv[i] * p[i]
+        return
+    for i in range(d):
+        t = 0.0
+        for j in range(d):
+            t += s.minv[i * d + j] * p[j]
+        v[i] = t
+
+
+cdef inline void sample_momentum(Sampler* s, double* p) noexcept nogil:
+    # p ~ N(0, M): diagonal p_i = z_i / sqrt(minv_i); dense p = L^{-T} z (minv = L L')
+    cdef Py_ssize_t i, j, d = s.d
+    cdef double t
+    if not s.dense:
+        for i in range(d):
+            p[i] = std_normal(&s.rng) / sqrt(s.minv[i])
+        return
+    for i in range(d):
+        s.tmp[i] = std_normal(&s.rng)
+    for i in range(d - 1, -1, -1):
+        t = s.tmp[i]
+        for j in range(i + 1, d):
+            t -= s.chol[j * d + i] * p[j]
+        p[i] = t / s.chol[i * d + i]
+
+
 cdef inline double hamiltonian(Sampler* s, Point* z) noexcept nogil:
     cdef double k = 0.0
     cdef Py_ssize_t i
+    if not s.dense:
+        for i in range(s.d):
+            k += s.minv[i] * z.p[i] * z.p[i]
+        return -z.lp + 0.5 * k
+    velocity(s, z.p, s.tmp)
     for i in range(s.d):
-        k += s.minv[i] * z.p[i] * z.p[i]
+        k += s.tmp[i] * z.p[i]
     return -z.lp + 0.5 * k
+
+
+cdef bint cholesky(const double* a, double* L, Py_ssize_t d) noexcept nogil:
+    # lower-triangular L with a = L L'; False when a is not positive definite
+    cdef Py_ssize_t i, j, k
+    cdef double t
+    for i in range(d):
+        for j in range(d):
+            L[i * d + j] = 0.0
+    for j in range(d):
+        t = a[j * d + j]
+        for k in range(j):
+            t -= L[j * d + k] * L[j * d + k]
+        if not t > 0.0:
+            return False
+        L[j * d + j] = sqrt(t)
+        for i in range(j + 1, d):
+            t = a[i * d + j]
+            for k in range(j):
+                t -= L[i * d + k] * L[j * d + k]
+            L[i * d + j] = t / L[j * d + j]
+    return True
 
 
 cdef inline void leapfrog(Sampler* s, Point* z, double eps) noexcept nogil:
@@ -119,8 +181,13 @@ cdef inline void leapfrog(Sampler* s, Point* z, double eps) noexcept nogil:
     cdef double h = 0.5 * eps
     for i in range(s.d):
         z.p[i] += h * z.g[i]
-    for i in range(s.d):
-        z.q[i] += eps * s.minv[i] * z.p[i]
+    if s.dense:
+        velocity(s, z.p, s.tmp)
+        for i in range(s.d):
+            z.q[i] += eps * s.tmp[i]
+    else:
+        for i in range(s.d):
+            z.q[i] += eps * s.minv[i] * z.p[i]
     z.lp = s.m.fn(s.m.ctx, z.q, z.g)
     for i in range(s.d):
         z.p[i] += h * z.g[i]
@@ -155,7 +222,8 @@ cdef bint build_tree(Sampler* s, int depth, Point* z_propose, double* ps_beg, do
     if depth == 0:
         leapfrog(s, &s.z, sign * s.eps)
         s.n_leapfrog += 1
-        h = hamiltonian(s, &s.z)
+        velocity(s, s.z.p, ps_beg)
+        h = -s.z.lp + 0.5 * dot(s.z.p, ps_beg, d)
         if isnan(h):
             h = INFINITY
         if h - s.H0 > s.max_dH:
@@ -169,7 +237,6 @@ cdef bint build_tree(Sampler* s, int depth, Point* z_propose, double* ps_beg, do
             s.sum_metro += exp(s.H0 - h)
         copy_point(z_propose, &s.z, d)
         for i in range(d):
-            ps_beg[i] = s.minv[i] * s.z.p[i]
             ps_end[i] = ps_beg[i]
             rho[i] += s.z.p[i]
             p_beg[i] = s.z.p[i]
@@ -248,8 +315,7 @@ cdef void transition(Sampler* s, Point* cur, double* tw, Transition* out) noexce
     cdef bint valid, persist
     cdef int depth = 0
 
-    for i in range(d):
-        cur.p[i] = std_normal(&s.rng) / sqrt(s.minv[i])
+    sample_momentum(s, cur.p)
     copy_point(&z_fwd, cur, d)
     copy_point(&z_bck, cur, d)
     copy_point(&z_sample, cur, d)
@@ -259,7 +325,8 @@ cdef void transition(Sampler* s, Point* cur, double* tw, Transition* out) noexce
         p_fwd_bck[i] = cur.p[i]
         p_bck_fwd[i] = cur.p[i]
         p_bck_bck[i] = cur.p[i]
-        ps_fwd_fwd[i] = s.minv[i] * cur.p[i]
+    velocity(s, cur.p, ps_fwd_fwd)
+    for i in range(d):
         ps_fwd_bck[i] = ps_fwd_fwd[i]
         ps_bck_fwd[i] = ps_fwd_fwd[i]
         ps_bck_bck[i] = ps_fwd_fwd[i]
@@ -326,8 +393,7 @@ cdef void init_stepsize(Sampler* s, Point* cur) noexcept nogil:
     cdef int it
     for it in range(100):
         copy_point(&s.z, cur, d)
-        for i in range(d):
-            s.z.p[i] = std_normal(&s.rng) / sqrt(s.minv[i])
+        sample_momentum(s, s.z.p)
         H0 = hamiltonian(s, &s.z)
         leapfrog(s, &s.z, s.eps)
         if s.m.status:
@@ -421,11 +487,11 @@ cdef void windows_next(Windows* w) noexcept nogil:
 # --------------------------------------------------------------------------------------------
 # one chain
 cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric_mode,
-                   double target_accept, double* draws, double* lp_out, double* accept_out,
+                   double target_accept, int init_buffer, int base_window, int term_buffer, double* draws, double* lp_out, double* accept_out,
                    double* step_out, int* depth_out, int* nleap_out, int* div_out,
                    double* energy_out, double* divpos_out, double* warm_accept,
-                   double* warm_step, double* warm_draws) noexcept nogil:
-    cdef Py_ssize_t i, d = s.d
+                   double* warm_step, double* warm_draws, int* warm_nleap) noexcept nogil:
+    cdef Py_ssize_t i, j, d = s.d
     cdef int t, n_win = 0
     cdef Transition tr
     cdef DualAveraging da
@@ -436,15 +502,19 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
     cdef double* m2q = mq + d
     cdef double* mg = mq + 2 * d
     cdef double* m2g = mq + 3 * d
-    if tw == NULL or mq == NULL:
-        free(tw); free(mq)
+    # dense: Welford co-moment matrix, and the candidate covariance / Cholesky factor
+    cdef double* cm = <double*> malloc(3 * d * d * sizeof(double)) if s.dense else NULL
+    if tw == NULL or mq == NULL or (s.dense and cm == NULL):
+        free(tw); free(mq); free(cm)
         return -2
+    if s.dense:
+        memset(cm, 0, d * d * sizeof(double))
 
     da.delta = target_accept
     da.gamma = 0.05
     da.t0 = 10.0
     da.kappa = 0.75
-    windows_init(&win, n_warmup, 75, 50, 25)
+    windows_init(&win, n_warmup, init_buffer, term_buffer, base_window)
     memset(mq, 0, 4 * d * sizeof(double))
 
     if n_warmup > 0:
@@ -465,25 +535,46 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
     for t in range(n_warmup):
         transition(s, cur, tw, &tr)
         if s.m.status:
-            free(tw); free(mq)
+            free(tw); free(mq); free(cm)
             return -1
         warm_accept[t] = tr.accept
         warm_step[t] = s.eps
+        warm_nleap[t] = tr.n_leapfrog
         memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
         s.eps = da_learn(&da, tr.accept)
         if metric_mode > 0 and windows_in(&win):
             n_win += 1
             dn = <double> n_win
+            if s.dense:
+                # co-moments: C += (q - mean_old) (q - mean_new)'
+                for i in range(d):
+                    s.tmp[i] = cur.q[i] - mq[i]
             for i in range(d):
                 delta = cur.q[i] - mq[i]
                 mq[i] += delta / dn
                 m2q[i] += delta * (cur.q[i] - mq[i])
+            if s.dense:
+                for i in range(d):
+                    for j in range(d):
+                        cm[i * d + j] += s.tmp[i] * (cur.q[j] - mq[j])
+            for i in range(d):
                 delta = cur.g[i] - mg[i]
                 mg[i] += delta / dn
                 m2g[i] += delta * (cur.g[i] - mg[i])
         if metric_mode > 0 and windows_end(&win):
             windows_next(&win)
-            if n_win >= 3:
+            if s.dense and n_win >= 3:
+                # Stan's dense regularisation: (n/(n+5)) S + 1e-3 (5/(n+5)) I
+                dn = <double> n_win
+                for i in range(d * d):
+                    cm[d * d + i] = (dn / (dn + 5.0)) * cm[i] / (dn - 1.0)
+                for i in range(d):
+                    cm[d * d + i * d + i] += 1e-3 * (5.0 / (dn + 5.0))
+                if cholesky(cm + d * d, cm + 2 * d * d, d):   # keep the old metric otherwise
+                    memcpy(s.minv, cm + d * d, d * d * sizeof(double))
+                    memcpy(s.chol, cm + 2 * d * d, d * d * sizeof(double))
+                memset(cm, 0, d * d * sizeof(double))
+            elif n_win >= 3:
                 dn = <double> n_win
                 for i in range(d):
                     var_q = m2q[i] / (dn - 1.0)
@@ -507,7 +598,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
             s.div_q[i] = 0.0
         transition(s, cur, tw, &tr)
         if s.m.status:
-            free(tw); free(mq)
+            free(tw); free(mq); free(cm)
             return -1
         memcpy(draws + t * d, cur.q, d * sizeof(double))
         lp_out[t] = cur.lp
@@ -521,6 +612,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
             memcpy(divpos_out + t * d, s.div_q, d * sizeof(double))
     free(tw)
     free(mq)
+    free(cm)
     return 0
 
 
@@ -532,10 +624,12 @@ cdef ModelHandle* _handle(object capsule) except NULL:
 
 def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws, object generator,
                  double step_size, double[::1] inv_metric, int metric_mode, double target_accept,
-                 int max_depth, double max_energy_error, double[:, ::1] draws, double[::1] lp,
+                 int max_depth, double max_energy_error, int init_buffer, int base_window,
+                 int term_buffer, double[:, ::1] draws, double[::1] lp,
                  double[::1] accept, double[::1] step, int[::1] depth, int[::1] n_leapfrog,
                  int[::1] divergent, double[::1] energy, double[:, ::1] div_pos,
-                 double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws):
+                 double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws,
+                 int[::1] warm_nleap):
     """Run one chain; outputs are filled in place. Returns the final step size.
 
     The caller validates every shape (this kernel does not). ``metric_mode``: 0 fixed metric,
@@ -556,6 +650,15 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
     s.max_dH = max_energy_error
     s.eps = step_size
     s.minv = &inv_metric[0]
+    s.dense = metric_mode == 3 or inv_metric.shape[0] == d * d and d > 1
+    chol = np.zeros(d * d if s.dense else 1)
+    cdef double[::1] cv = chol
+    tmp = np.zeros(d)
+    cdef double[::1] tv = tmp
+    s.chol = &cv[0]
+    s.tmp = &tv[0]
+    if s.dense and not cholesky(s.minv, s.chol, d):
+        raise ValueError("inv_metric is not positive definite")
     buf = np.empty(3 * d + 3 * d + d + 9 * d * (max_depth + 1), dtype=np.float64)
     cdef double[::1] b = buf
     cur.q = &b[0]; cur.p = &b[d]; cur.g = &b[2 * d]
@@ -569,9 +672,10 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
         with nogil:
             cur.lp = m.fn(m.ctx, cur.q, cur.g)
             rc = run_chain(&s, &cur, n_warmup, n_draws, metric_mode, target_accept,
+                           init_buffer, base_window, term_buffer,
                            &draws[0, 0], &lp[0], &accept[0], &step[0], &depth[0],
                            &n_leapfrog[0], &divergent[0], &energy[0], &div_pos[0, 0],
-                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0])
+                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0])
     if rc == -2:
         raise MemoryError("could not allocate the sampler workspace")
     return rc, s.eps

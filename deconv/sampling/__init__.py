@@ -15,3 +15,8 @@ from deconv.sampling.nuts import Target, check_diagnostics, nuts
 __all__ = ["nuts", "Posterior", "Target", "load", "ebfmi", "check_diagnostics",
            "rhat", "rhat_basic", "ess_bulk", "ess_tail", "ess_mean", "ess_sd", "ess_quantile",
            "mcse_mean", "mcse_sd", "mcse_quantile", "autocovariance", "rank_normalize"]
+from deconv.sampling.mode import MAPResult, find_map  # noqa: E402
+from deconv.sampling.slice import slice_sample  # noqa: E402
+from deconv.sampling import models  # noqa: E402
+
+__all__ += ["find_map", "MAPResult", "slice_sample", "models"]

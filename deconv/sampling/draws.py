@@ -40,7 +40,10 @@ class Posterior:
     step_size, inv_metric : ndarray
         The adapted step size (chain,) and diagonal inverse metric (chain, dim) per chain.
     warmup : dict
-        ``accept_stat`` and ``step_size`` during warm-up (chain, warmup).
+        ``accept_stat``, ``step_size``, ``n_leapfrog`` (chain, warmup) and ``draws``
+        (chain, warmup, n_params) during warm-up.
+    unconstrained : ndarray or None
+        Draws on the sampler's unconstrained scale (chain, draw, dim).
     info : dict
         Sampler settings, number of gradient evaluations, timings.
     """
@@ -59,6 +62,7 @@ class Posterior:
         self.inv_metric = None if inv_metric is None else np.asarray(inv_metric)
         self.warmup = {k: np.asarray(v) for k, v in (warmup or {}).items()}
         self.info = dict(info or {})
+        self.unconstrained = None  # (chain, draw, dim) on the sampler's scale, when known
 
     # -- access -------------------------------------------------------------------------------
     @property

@@ -108,6 +108,7 @@ class EightSchools(_Model):
         J = y.size
         self.kernel = CompiledModel("eight_schools", J + 2, y, np.zeros(1), sigma, np.zeros(1),
                                     np.zeros(1, np.int64), J, 0, int(self.centered))
+        self.log_scale_index, self.log_scale_natural_index = [1], [1]
         self.names = ["mu", "tau"] + [f"theta[{j}]" for j in range(J)]
         if not self.centered:
             self.names += [f"eta[{j}]" for j in range(J)]
@@ -163,6 +164,8 @@ class HierarchicalLinear(_Model):
         self.kernel = CompiledModel("hier_linear", dim, y, _group_stats(y, x, g, J), np.ones(1),
                                     np.zeros(1), g, J, 0, int(self.random_slopes))
         self.n_groups = J
+        self.log_scale_index = [2, 3, 4] if self.random_slopes else [2, 3]
+        self.log_scale_natural_index = self.log_scale_index
         self.names = ["mu_a", "mu_b", "sigma_a", "sigma_y"]
         if self.random_slopes:
             self.names += ["sigma_b"]
@@ -242,6 +245,7 @@ class HierarchicalGLM(_Model):
         self.X, self.n_groups, self.p = X, J, p
         self.kernel = CompiledModel("hier_glm", p + 1 + J, y, X, trials, offset, g, J, p,
                                     0 if self.family == "logistic" else 1)
+        self.log_scale_index = self.log_scale_natural_index = [p]
         self.names = [f"beta[{k}]" for k in range(p)] + ["sigma_a"] + [f"a[{j}]" for j in range(J)]
 
     def constrain(self, z):
@@ -271,6 +275,14 @@ class ErrorsInVariables(_Model):
     y : array_like, shape (n,)
     error_sd : float or array_like, optional
         Known measurement-error sd (per observation allowed). Required without replicates.
+    marginalize : bool
+        ``True`` (default): integrate every :math:`X_i` out analytically, so the sampler moves in
+        5 dimensions, :math:`(W_i, y_i)` being bivariate normal given the parameters; draws
+        then report ``x_hat[i]`` :math:`= E[X_i \mid W_i, y_i, \theta]`, whose average over draws
+        is the posterior mean of :math:`X_i` (Rao-Blackwellised). ``False`` samples the
+        :math:`X_i` as parameters (``x[i]``); when :math:`\sigma_y` is small that form is a
+        funnel between :math:`\sigma_y` and the :math:`X_i` and mixes badly (E-BFMI ~0.03 in
+        our runs, against ~1 marginalised).
 
     References
     ----------
@@ -278,9 +290,10 @@ class ErrorsInVariables(_Model):
     Error in Nonlinear Models*, 2nd ed., ch. 9 (Bayesian methods).
     """
 
-    def __init__(self, w, y, error_sd=None):
+    def __init__(self, w, y, error_sd=None, marginalize=True):
         from deconv._kernels._models import CompiledModel
-        self._init_args = (w, y, error_sd)
+        self._init_args = (w, y, error_sd, marginalize)
+        self.marginalize = bool(marginalize)
         y = as_1d_float(y, "y")
         w = np.asarray(w, dtype=np.float64)
         if w.ndim == 2 and w.shape[1] > 1:
@@ -311,11 +324,41 @@ class ErrorsInVariables(_Model):
             raise ValueError("error_sd must be positive (one value or one per observation)")
         self.w, self.y, self.var_u = w, y, var_u
         n = y.size
-        self.kernel = CompiledModel("eiv_structural", 5 + n, y, w, var_u, np.zeros(1),
-                                    np.zeros(1, np.int64), 0, 0, 0)
-        self.names = ["alpha", "beta", "mu_x", "sigma_x", "sigma_y"] + [f"x[{i}]" for i in range(n)]
+        kind = "eiv_marginal" if self.marginalize else "eiv_structural"
+        self.kernel = CompiledModel(kind, 5 if self.marginalize else 5 + n, y, w, var_u,
+                                    np.zeros(1), np.zeros(1, np.int64), 0, 0, 0)
+        self.log_scale_index = self.log_scale_natural_index = [3, 4]
+        self.names = ["alpha", "beta", "mu_x", "sigma_x", "sigma_y"]
+        self.names += [f"x_hat[{i}]" if self.marginalize else f"x[{i}]" for i in range(n)]
 
     def constrain(self, z):
-        z = np.array(z, dtype=np.float64, copy=True)
-        z[..., 3:5] = np.exp(z[..., 3:5])
-        return z
+        z = np.asarray(z, dtype=np.float64)
+        out = z.copy()
+        out[..., 3:5] = np.exp(z[..., 3:5])
+        if not self.marginalize:
+            return out
+        al, be, mx = z[..., 0:1], z[..., 1:2], z[..., 2:3]
+        Sx, Sy = np.exp(2 * z[..., 3:4]), np.exp(2 * z[..., 4:5])
+        # X | W ~ N(m, k); then y | X ~ N(alpha + beta X, Sy): conjugate normal update
+        a = Sx + self.var_u
+        lam = Sx / a
+        m = mx + lam * (self.w - mx)
+        k = lam * self.var_u
+        prec = 1.0 / k + be ** 2 / Sy
+        x_hat = (m / k + be * (self.y - al) / Sy) / prec
+        return np.concatenate([out, x_hat], axis=-1)
+
+    def conditional_x(self, post, rng=None):
+        """Draws of the latent X_i from their exact conditional, one per posterior draw
+        (chain, draw, n): restores the latent variables of the marginalised model."""
+        from deconv._validation import check_rng
+        gen = check_rng(rng)
+        al, be, mx = post["alpha"][..., None], post["beta"][..., None], post["mu_x"][..., None]
+        Sx, Sy = post["sigma_x"][..., None] ** 2, post["sigma_y"][..., None] ** 2
+        a = Sx + self.var_u
+        lam = Sx / a
+        m = mx + lam * (self.w - mx)
+        k = lam * self.var_u
+        prec = 1.0 / k + be ** 2 / Sy
+        mean = (m / k + be * (self.y - al) / Sy) / prec
+        return mean + gen.standard_normal(mean.shape) / np.sqrt(prec)
