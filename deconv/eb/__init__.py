@@ -10,8 +10,9 @@ Families: normal with known per-unit standard errors, Poisson with exposures, bi
 with trials, or a user-supplied log-likelihood matrix.
 """
 from deconv.eb.conjugate import Conjugate, ParametricPrior
+from deconv.eb.gmodel import GModel, natural_spline_basis
 from deconv.eb.npmle import NPMLE, FixedPrior
 from deconv.eb.prior import Prior
 from deconv.eb.solvers import NPMLEResult, em, kkt_vector, mixsqp
 
-__all__ = ["NPMLE", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
+__all__ = ["NPMLE", "GModel", "natural_spline_basis", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
