@@ -10,6 +10,11 @@ KKT certificate max_j (1/n) sum_i L_ij / f_i - 1 computed here in NumPy.
 """
 import argparse
 import os
+
+# one BLAS/OpenMP thread unless asked otherwise: the machine is shared and oversubscribed
+# multithreaded BLAS makes timings meaningless (set DECONV_BENCH_THREADS to change)
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, os.environ.get("DECONV_BENCH_THREADS", "1"))
 import shutil
 import sys
 import subprocess
@@ -76,12 +81,14 @@ def bench(n, m, kind, with_r, em_iter):
     lik = build_likelihood("normal", {"z": z, "se": s}, grid)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     res = mixsqp(lik.L, lik.counts)
     t_solve = time.perf_counter() - t0
+    cpu_solve = time.process_time() - c0
     ll, kkt = score(lik, res.weights)
     print(f"\n== n={n:.0e}, m={grid.size}, {kind} prior")
     print(f"  matrix build (Cython)        {t_build:8.3f} s")
-    print(f"  deconv mix-SQP solve         {t_solve:8.3f} s   loglik {ll:.6f}  KKT {kkt:.2e}  "
+    print(f"  deconv mix-SQP solve         {t_solve:8.3f} s (cpu {cpu_solve:.3f} s)   loglik {ll:.6f}  KKT {kkt:.2e}  "
           f"support {np.count_nonzero(res.weights)}  iters {res.n_iter}  rounds {res.n_kkt_checks}")
     t0 = time.perf_counter()
     e = em(lik.L, lik.counts, max_iter=em_iter)
@@ -130,7 +137,8 @@ def main():
     ap.add_argument("--em-iter", type=int, default=500)
     args = ap.parse_args()
     with_r = not args.no_r and r_available()
-    print(f"R mixsqp available: {with_r}")
+    print(f"R mixsqp available: {with_r}; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; "
+          f"load average: {os.getloadavg()[0]:.1f}")
     for kind in ("smooth", "discrete"):
         bench(100_000, 200, kind, with_r, args.em_iter)
     bench_posterior(100_000)
