@@ -134,6 +134,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--r-big", action="store_true", help="also run R mixsqp at n = 1e6 (minutes)")
     ap.add_argument("--em-iter", type=int, default=500)
     args = ap.parse_args()
     with_r = not args.no_r and r_available()
@@ -143,7 +144,7 @@ def main():
         bench(100_000, 200, kind, with_r, args.em_iter)
     bench_posterior(100_000)
     if args.big:
-        bench(1_000_000, 200, "smooth", with_r, min(args.em_iter, 50))
+        bench(1_000_000, 200, "smooth", with_r and args.r_big, min(args.em_iter, 50))
         bench_posterior(1_000_000)
 
 
