@@ -199,7 +199,7 @@ class FixedPrior(GridPosteriorMixin):
     >>> import numpy as np, deconv as dc
     >>> oracle = dc.eb.FixedPrior(dc.eb.Prior([0.0, 3.0], [0.8, 0.2])).fit([0.5, 2.9], se=1.0)
     >>> oracle.posterior_mean().round(3)
-    array([0.079, 2.867])
+    array([0.037, 2.83 ])
     """
 
     def __init__(self, prior, family="normal"):
