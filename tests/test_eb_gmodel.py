@@ -112,3 +112,18 @@ def test_gmodel_bad_input():
         dc.eb.GModel(penalty=-1.0).fit([0.1, 0.5], se=1.0)
     with pytest.raises(TypeError, match="df must be an integer"):
         dc.eb.GModel(df=2.5).fit([0.1, 0.5], se=1.0)
+
+
+def test_posterior_mean_se_agrees_with_bootstrap():
+    theta, z, s = _data(1000, 3)
+    eb = dc.eb.GModel(df=5, penalty=1.0, grid=np.arange(-6, 3.01, 0.25)).fit(z, se=s)
+    zt, st = np.array([-4.0, -2.0, 0.0]), np.ones(3)
+    se, bias = eb.posterior_mean_se(zt, st)
+    boot = eb.parametric_bootstrap(80, rng=5)
+    # posterior means of the test units under each bootstrap prior (normal likelihood by hand)
+    Lt = np.exp(-0.5 * (zt[:, None] - eb.grid_[None, :]) ** 2)
+    pm = (boot * eb.grid_) @ Lt.T / (boot @ Lt.T)
+    assert np.all(np.abs(se / pm.std(axis=0, ddof=1) - 1) < 0.25)  # 80 replicates: ~8% noise
+    assert np.all(np.isfinite(bias))
+    se_all, _ = eb.posterior_mean_se()
+    assert se_all.shape == (1000,) and np.all(se_all > 0)

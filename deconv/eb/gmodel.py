@@ -229,6 +229,30 @@ class GModel(GridPosteriorMixin):
         self.prior_ = Prior(lik.grid, g, weights_se=np.sqrt(np.clip(np.diag(self.cov_g_), 0, None)),
                             name="g-model")
 
+    def posterior_mean_se(self, z=None, se=None, *, exposure=None, trials=None):
+        r"""Delta-method standard error and bias of each unit's posterior mean.
+
+        With :math:`P_{ij} \propto L_{ij} g_j(\alpha)`, the posterior mean
+        :math:`m_i = \sum_j P_{ij}\theta_j` has gradient
+        :math:`\partial m_i/\partial\alpha = Q^\top (P_i \circ (\theta - m_i))` (the posterior
+        covariance of :math:`\theta` with the basis), so
+        :math:`\mathrm{se}(m_i)^2 = \nabla_i^\top \mathrm{cov}(\hat\alpha) \nabla_i` and
+        :math:`\mathrm{bias}(m_i) \approx \nabla_i^\top \mathrm{bias}(\hat\alpha)` (Efron 2016, Sect. 5).
+
+        Returns
+        -------
+        se, bias : ndarray
+        """
+        lik = self._lik(z, se=se, exposure=exposure, trials=trials)
+        g = self.prior_.weights
+        theta = self.prior_.grid
+        f = lik.L @ g
+        P = lik.L * (g / f[:, None])
+        m = P @ theta
+        grad = (P * (theta[None, :] - m[:, None])) @ self.Q_
+        out_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, self.cov_alpha_, grad), 0.0))
+        return lik.expand(out_se), lik.expand(grad @ self.bias_alpha_)
+
     def parametric_bootstrap(self, n_boot=200, *, rng=None, progress=False):
         """Refit to data simulated from the fitted prior (same s_i / exposures / trials).
 
