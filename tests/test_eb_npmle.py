@@ -329,3 +329,17 @@ def test_missing_se_and_unfitted():
     assert_allclose(z, zc)  # input not mutated
     with pytest.raises(ValueError, match="no grid point"):
         dc.eb.NPMLE(grid=np.linspace(1, 3, 10)).fit(z + 1, se=1.0).lfdr(null=0.0)
+
+
+def test_local_grid_refinement_never_loses_and_converges():
+    rng = np.random.default_rng(14)
+    theta = rng.choice([-2.13, 0.0, 1.77], 3000)
+    z = theta + rng.normal(size=3000)
+    base = dc.eb.NPMLE(grid_size=50).fit(z, se=1.0)
+    ref = dc.eb.NPMLE(grid_size=50, refine=12, refine_tol=1e-6).fit(z, se=1.0)
+    gains = np.array([g for _, g in ref.refine_history_])
+    assert np.all(gains >= -1e-9)  # nested grids: the maximum cannot drop
+    assert ref.loglik_ >= base.loglik_ + gains.sum() - 1e-6
+    assert gains[-1] < 1e-6 or len(gains) == 12
+    assert ref.converged_ and ref.kkt_ <= 1e-8
+    assert ref.grid_.size > 50 and np.all(np.diff(ref.grid_) > 0)

@@ -52,6 +52,15 @@ class NPMLE(GridPosteriorMixin):
         Initial weights on the grid (zeros allowed).
     compress : bool, optional
         Merge duplicate rows (default: on for poisson/binomial).
+    refine : int
+        Passes of local grid refinement (default 0): after a certified solve, the
+        midpoints between every atom and its grid neighbours are added and the problem is
+        re-solved from the previous weights, until a pass gains less than ``refine_tol``
+        in log-likelihood. The grid only grows, so the log-likelihood never decreases;
+        ``refine_history_`` records the gains. This approximates the NPMLE over the
+        continuum (whose atoms the fixed grid can only round).
+    refine_tol : float
+        Stop refining when a pass gains less than this (default 1e-6).
 
     Attributes
     ----------
@@ -90,7 +99,7 @@ class NPMLE(GridPosteriorMixin):
     """
 
     def __init__(self, family="normal", *, grid=None, grid_size=300, solver="mixsqp", tol=1e-8,
-                 max_iter=200, warm_start=None, compress=None):
+                 max_iter=200, warm_start=None, compress=None, refine=0, refine_tol=1e-6):
         self.family = family
         self.grid = grid
         self.grid_size = grid_size
@@ -99,6 +108,8 @@ class NPMLE(GridPosteriorMixin):
         self.max_iter = max_iter
         self.warm_start = warm_start
         self.compress = compress
+        self.refine = refine
+        self.refine_tol = refine_tol
 
     def _setup(self, z, se, exposure, trials):
         family = check_choice(self.family, "family", FAMILIES)
@@ -144,10 +155,37 @@ class NPMLE(GridPosteriorMixin):
                 raise ValueError(f"warm_start has {x0.size} values but the grid has {lik.grid.size} points")
             if np.any(x0 < 0) or not x0.sum() > 0:
                 raise ValueError("warm_start must be non-negative with a positive sum")
-        if solver == "mixsqp":
-            res = mixsqp(lik.L, lik.counts, x0=x0, tol=tol, max_iter=max_iter)
-        else:
-            res = em(lik.L, lik.counts, x0=x0, tol=tol, max_iter=max_iter)
+        refine = check_int(self.refine, "refine", min_value=0)
+        refine_tol = check_positive_scalar(self.refine_tol, "refine_tol")
+
+        def solve(L, counts, start):
+            if solver == "mixsqp":
+                return mixsqp(L, counts, x0=start, tol=tol, max_iter=max_iter)
+            return em(L, counts, x0=start, tol=tol, max_iter=max_iter)
+
+        res = solve(lik.L, lik.counts, x0)
+        self.refine_history_ = []
+        for _ in range(refine):
+            if family == "matrix" or not res.converged:
+                break
+            g = lik.grid
+            atoms = np.flatnonzero(res.weights > 1e-12 * res.weights.max())
+            left = atoms[atoms > 0]
+            right = atoms[atoms < g.size - 1]
+            new = np.concatenate((0.5 * (g[left - 1] + g[left]), 0.5 * (g[right] + g[right + 1])))
+            new = np.setdiff1d(new, g)
+            if new.size == 0:
+                break
+            grid2 = np.union1d(g, new)
+            lik2 = build_likelihood(family, data, grid2, compress=self.compress)
+            start = np.zeros(grid2.size)
+            start[np.searchsorted(grid2, g)] = res.weights
+            res2 = solve(lik2.L, lik2.counts, start)
+            gain = (res2.loglik + float(lik2.counts @ lik2.logmax)) - (res.loglik + float(lik.counts @ lik.logmax))
+            self.refine_history_.append((grid2.size, gain))
+            lik, res = lik2, res2
+            if gain < refine_tol:
+                break
         if not res.converged:
             warnings.warn(f"NPMLE ({solver}) stopped without the KKT certificate: max_j d_j - 1 = "
                           f"{res.kkt:.3g} > tol = {tol:g} (log-likelihood gap bound {res.gap_bound:.3g})",
@@ -199,7 +237,7 @@ class FixedPrior(GridPosteriorMixin):
     >>> import numpy as np, deconv as dc
     >>> oracle = dc.eb.FixedPrior(dc.eb.Prior([0.0, 3.0], [0.8, 0.2])).fit([0.5, 2.9], se=1.0)
     >>> oracle.posterior_mean().round(3)
-    array([0.079, 2.867])
+    array([0.037, 2.83 ])
     """
 
     def __init__(self, prior, family="normal"):
