@@ -2,6 +2,11 @@
 project = "deconv"
 author = "The deconv developers"
 copyright = "2026, The deconv developers"
+import os  # noqa: E402
+import sys  # noqa: E402
+
+# build from a checkout with kernels built in place (pip install -e .) or an installed deconv
+sys.path.insert(0, os.path.abspath(".."))
 from deconv import __version__ as release  # noqa: E402
 
 version = release
