@@ -69,8 +69,9 @@ class SummaryTable:
                      [len(f"{k}: {format_number(v)}") for k, v in self.info])
         lines.append(self.title.center(body_w))
         lines.append("=" * body_w)
+        key_w = max([24] + [len(k) + 2 for k, _ in self.info])
         for k, v in self.info:
-            lines.append(f"{k + ':':<24}{format_number(v)}")
+            lines.append(f"{k + ':':<{key_w}}{format_number(v)}")
         if self.columns:
             lines.append("-" * body_w)
             lines.append("  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths))))
