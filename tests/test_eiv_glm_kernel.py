@@ -19,7 +19,7 @@ def _reference_accumulate(X, y, mu, w, family):
 
 @pytest.mark.parametrize("family", [1, 2])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("k", [2, 4])                   # k = 2 has a specialised loop
+@pytest.mark.parametrize("k", [2, 3, 5])                # k = 2, 3 have specialised loops
 def test_kernel_matches_numpy_reference(family, weighted, k):
     rng = np.random.default_rng(0)
     n = 1000

@@ -73,6 +73,8 @@ def fit_glm(X, y, family, beta0=None, weights=None, maxiter=50, tol=1e-10, want_
             s2 = float((r @ r if weights is None else (weights * r) @ r) / max(wsum - k, 1))
             cov = s2 * np.linalg.inv(xtx)
         return GLMFit(beta, cov, xtx / s2 if want_cov else xtx, True, 1, s2)
+    if k > 64:
+        raise ValueError("the built-in logistic/Poisson refits support at most 64 coefficients")
     beta = start_values(y, k, family) if beta0 is None else np.array(beta0, dtype=np.float64)
     info = np.empty((k, k))
     score = np.empty(k)
