@@ -459,7 +459,8 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     run = _run_simex(refit, w_obs, y, make_columns, new_state, lam, n_sim, gen,
                      variance == "sandwich", family, progress, variance == "jackknife")
     X0 = _design(res.w, zz)
-    names = param_names(p, q) if estimator is None else [f"b{j}" for j in range(run["naive"].size)]
+    names = (param_names(p, q, w if not replicates else None, z) if estimator is None
+             else [f"b{j}" for j in range(run["naive"].size)])
     notes = []
     if res.kind == "replicates":
         notes.append("error variance estimated from replicates; its uncertainty is not "
