@@ -440,6 +440,9 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     q = 0 if zz is None else zz.shape[1]
     if estimator is None:
         check_full_rank(res.w, zz)
+    # an error variance at least as large as var(w) leaves no true-covariate variance:
+    # the extrapolation to lambda = -1 would be meaningless, so refuse
+    res.check_identifiable(zz if estimator is None else None)
     D = _design(res.w, zz)
     cols = slice(1, 1 + p)
     # pseudo-errors with the error covariance of each row (heteroscedastic, correlated,
