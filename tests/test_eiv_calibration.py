@@ -57,9 +57,9 @@ def test_validation_subsample():
 def test_glm_bias_shrinks_with_n(family):
     rng = np.random.default_rng(4)
     beta = 0.6
-    out = {}
+    out, naive = {}, {}
     for n in (500, 50000):
-        est = []
+        est, nv = [], []
         for _ in range(8):
             x = rng.normal(size=n)
             w = x + rng.normal(0, 0.4, n)
@@ -67,10 +67,14 @@ def test_glm_bias_shrinks_with_n(family):
                 y = (rng.random(n) < 1 / (1 + np.exp(-(-0.5 + beta * x)))).astype(float)
             else:
                 y = rng.poisson(np.exp(0.3 + beta * x)).astype(float)
-            est.append(dc.eiv.regression_calibration(w, y, family=family, error_sd=0.4,
-                                                     se="model").params[1])
+            r = dc.eiv.regression_calibration(w, y, family=family, error_sd=0.4, se="model")
+            est.append(r.params[1])
+            nv.append(r.naive_params[1])
         out[n] = abs(np.mean(est) - beta)
+        naive[n] = abs(np.mean(nv) - beta)
     assert out[50000] < 0.03          # RC's small residual (approximation) bias
+    assert naive[50000] > 0.06        # attenuation by ~1/(1 + 0.16) does not go away
+    assert out[50000] < naive[50000] / 3
 
 
 def _coverage(family, reps, n, seed, n_boot):

@@ -200,3 +200,21 @@ def test_reliability_one_means_no_correction():
     for res in (m, s, r):
         assert_allclose(res.params, res.naive_params, rtol=1e-10)
     assert_allclose(s.bse, np.sqrt(np.diag(s.naive_cov)), rtol=1e-8)
+
+
+def test_pandas_inputs_name_the_parameters():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(12)
+    n = 400
+    df = pd.DataFrame({"bmi": rng.normal(size=n), "age": rng.normal(size=n)})
+    df["sbp"] = 1 + df.bmi + 0.5 * df.age + rng.normal(size=n)
+    w = (df.bmi + rng.normal(0, 0.4, n)).rename("bmi_measured")
+    for fn in (dc.eiv.moments, dc.eiv.regression_calibration, dc.eiv.simex):
+        kw = {"rng": 0} if fn is not dc.eiv.moments else {}
+        if fn is dc.eiv.simex:
+            kw["n_sim"] = 5
+        if fn is dc.eiv.regression_calibration:
+            kw = {"se": "model"}
+        res = fn(w, df.sbp, df[["age"]], error_sd=0.4, **kw)
+        assert res.param_names == ["const", "bmi_measured", "age"]
+        assert res["bmi_measured"] == res.params[1]

@@ -217,6 +217,8 @@ def test_simex_bad_input():
         dc.eiv.simex(w, y, error_sd=0.5, pseudo_errors="cauchy")
     with pytest.raises(ValueError, match="positive"):
         dc.eiv.simex(w, y, error_sd=-0.5)
+    with pytest.raises(ValueError, match="no corrected estimate"):
+        dc.eiv.simex(w, y, error_sd=2.0)
     with pytest.raises(ValueError, match="mismatched"):
         dc.eiv.simex(w, y[:-1], error_sd=0.5)
     with pytest.raises(ValueError, match="not both"):

@@ -73,6 +73,8 @@ def fit_glm(X, y, family, beta0=None, weights=None, maxiter=50, tol=1e-10, want_
             s2 = float((r @ r if weights is None else (weights * r) @ r) / max(wsum - k, 1))
             cov = s2 * np.linalg.inv(xtx)
         return GLMFit(beta, cov, xtx / s2 if want_cov else xtx, True, 1, s2)
+    if k > 64:
+        raise ValueError("the built-in logistic/Poisson refits support at most 64 coefficients")
     beta = start_values(y, k, family) if beta0 is None else np.array(beta0, dtype=np.float64)
     info = np.empty((k, k))
     score = np.empty(k)
@@ -83,7 +85,7 @@ def fit_glm(X, y, family, beta0=None, weights=None, maxiter=50, tol=1e-10, want_
     ok = False
     it = 0
     for it in range(1, maxiter + 1):
-        _inverse_link(X, beta, code, mu)
+        _exp_eta(X, beta, code, mu)
         glm_accumulate(X, y, mu, w, code, info, score)
         try:
             step = np.linalg.solve(info, score)
@@ -109,17 +111,13 @@ def fit_glm(X, y, family, beta0=None, weights=None, maxiter=50, tol=1e-10, want_
     return GLMFit(beta, cov, info, ok, it, 1.0)
 
 
-def _inverse_link(X, beta, code, out):
-    """mu = g^{-1}(X beta) into ``out`` without temporaries (vectorised exp)."""
-    np.dot(X, beta, out=out)
-    if code == 1:
-        np.negative(out, out=out)
-        with np.errstate(over="ignore"):        # exp(-eta) = inf gives mu = 0 exactly
-            np.exp(out, out=out)
-        out += 1.0
-        np.reciprocal(out, out=out)
-    else:
+def _exp_eta(X, beta, code, out):
+    """``exp(-X beta)`` (logistic) or ``exp(X beta)`` (Poisson) into ``out``; the kernel
+    forms the mean from it. exp overflowing to inf is exact here (mu = 0)."""
+    np.dot(X, -beta if code == 1 else beta, out=out)
+    if code == 2:
         np.minimum(out, 700.0, out=out)
+    with np.errstate(over="ignore"):
         np.exp(out, out=out)
 
 

@@ -39,9 +39,25 @@ def check_full_rank(w, z):
                          "or fewer observations than coefficients)")
 
 
-def param_names(p, q, w_names=None, z_names=None):
-    wn = list(w_names) if w_names is not None else (["w"] if p == 1 else [f"w{j}" for j in range(p)])
-    zn = list(z_names) if z_names is not None else [f"z{j}" for j in range(q)]
+def column_names(data, k):
+    """Names of a pandas Series/DataFrame's columns (k of them), else None."""
+    cols = getattr(data, "columns", None)
+    if cols is not None and len(cols) == k:
+        return [str(c) for c in cols]
+    name = getattr(data, "name", None)
+    if k == 1 and name is not None and not isinstance(data, np.ndarray):
+        return [str(name)]
+    return None
+
+
+def param_names(p, q, w=None, z=None):
+    """``[const, w..., z...]``, using pandas column names when the inputs carry them."""
+    wn = column_names(w, p) if w is not None else None
+    zn = column_names(z, q) if z is not None else None
+    if wn is None:
+        wn = ["w"] if p == 1 else [f"w{j}" for j in range(p)]
+    if zn is None:
+        zn = [f"z{j}" for j in range(q)]
     return ["const"] + wn + zn
 
 
@@ -112,6 +128,7 @@ def moments(w, y, z=None, *, error=None, error_sd=None, error_var=None, reliabil
     >>> bool(abs(res.params[1] - 2) < 0.15)
     True
     """
+    z_in = z
     res, y, z = prepare(w, y, z, error, error_sd, error_var, reliability, replicates)
     n, p = res.w.shape
     q = 0 if z is None else z.shape[1]
@@ -155,10 +172,11 @@ def moments(w, y, z=None, *, error=None, error_sd=None, error_var=None, reliabil
     elif res.kind == "replicates" and res.row_cov is None:
         notes.append("some units have a single measurement: the pooled error covariance is "
                      "treated as known in the standard errors")
-    return RegressionResults(b, cov, param_names(p, q), "Moment correction (Fuller 1987)", n,
+    names = param_names(p, q, w if not replicates else None, z_in)
+    return RegressionResults(b, cov, names, "Moment correction (Fuller 1987)", n,
                              naive_params=bn, naive_cov=naive_cov, family="linear",
                              reliability=rel, error_cov=res.cov, se_method="sandwich",
                              info=[("Error description", res.kind)] +
                                   [(f"Reliability {nm}", r_) for nm, r_ in
-                                   zip(param_names(p, q)[1:1 + p], rel)],
+                                   zip(names[1:1 + p], rel)],
                              notes=notes)

@@ -440,6 +440,9 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     q = 0 if zz is None else zz.shape[1]
     if estimator is None:
         check_full_rank(res.w, zz)
+    # an error variance at least as large as var(w) leaves no true-covariate variance:
+    # the extrapolation to lambda = -1 would be meaningless, so refuse
+    res.check_identifiable(zz if estimator is None else None)
     D = _design(res.w, zz)
     cols = slice(1, 1 + p)
     # pseudo-errors with the error covariance of each row (heteroscedastic, correlated,
@@ -459,7 +462,8 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     run = _run_simex(refit, w_obs, y, make_columns, new_state, lam, n_sim, gen,
                      variance == "sandwich", family, progress, variance == "jackknife")
     X0 = _design(res.w, zz)
-    names = param_names(p, q) if estimator is None else [f"b{j}" for j in range(run["naive"].size)]
+    names = (param_names(p, q, w if not replicates else None, z) if estimator is None
+             else [f"b{j}" for j in range(run["naive"].size)])
     notes = []
     if res.kind == "replicates":
         notes.append("error variance estimated from replicates; its uncertainty is not "

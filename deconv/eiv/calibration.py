@@ -205,7 +205,7 @@ def regression_calibration(w, y, z=None, *, family="linear", error=None, error_s
     if not main.converged:
         raise ValueError("the calibrated model fit did not converge (separation?)")
     naive = fit_glm(_design(w_naive, zz), y, family)
-    names = param_names(p, q)
+    names = param_names(p, q, w if not replicates else None, z)
     notes = []
     boot = None
     if se == "bootstrap":

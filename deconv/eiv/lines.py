@@ -67,6 +67,13 @@ def _deming_jackknife(x, y, delta):
     return np.column_stack([a, b])
 
 
+def _leave_one_out(n):
+    """Index arrays of the n leave-one-out samples (O(n) memory each, made lazily)."""
+    full = np.arange(n)
+    for i in range(n):
+        yield np.delete(full, i)
+
+
 def _jackknife_cov(est):
     n = est.shape[0]
     d = est - est.mean(axis=0)
@@ -231,8 +238,8 @@ def _weighted_deming(x, y, delta, se, n_boot, rng, notes):
         warnings.warn("weighted Deming iteration did not converge", ConvergenceWarning,
                       stacklevel=3)
     if se == "jackknife":
-        keep = ~np.eye(n, dtype=bool)
-        replicates = np.array([_weighted_deming_fit(x[k], y[k], delta)[0] for k in keep])
+        replicates = np.array([_weighted_deming_fit(x[k], y[k], delta)[0]
+                               for k in _leave_one_out(n)])
         cov = _jackknife_cov(replicates)
     else:
         n_boot = check_int(n_boot, "n_boot", min_value=10)
@@ -367,9 +374,8 @@ def york(x, y, sx, sy, r=0.0, *, tol=1e-15, maxiter=1000, scale_by_mswd=False,
     notes = []
     se_label = "analytic (York 2004)"
     if se == "jackknife":
-        keep = ~np.eye(n, dtype=bool)
         replicates = np.array([_york_core(x[k], y[k], sx[k], sy[k], r_arr[k], tol, maxiter,
-                                          quiet=True)[:2] for k in keep])
+                                          quiet=True)[:2] for k in _leave_one_out(n)])
         cov = _jackknife_cov(replicates)
         se_label = "jackknife"
     elif se == "bootstrap":
