@@ -26,6 +26,9 @@ _SUBMODULES = (
 _LAZY_ATTRS = {
     "DeconvolutionKDE": ("density", "DeconvolutionKDE"),
     "DeconvolvedDensity": ("density", "DeconvolvedDensity"),
+    "MeasurementError": ("eiv", "MeasurementError"),
+    "simex": ("eiv", "simex"),
+    "nuts": ("sampling", "nuts"),
 }
 
 __all__ = ["__version__", "DeconvWarning", "ConvergenceWarning", "SamplingWarning",
