@@ -218,3 +218,22 @@ def test_pandas_inputs_name_the_parameters():
         res = fn(w, df.sbp, df[["age"]], error_sd=0.4, **kw)
         assert res.param_names == ["const", "bmi_measured", "age"]
         assert res["bmi_measured"] == res.params[1]
+
+
+def test_error_accepts_a_deconv_noise_law():
+    # error=deconv.noise law and error_sd= describe the same error: identical estimates
+    import deconv as dc
+    from deconv.noise import Laplace, Normal
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=400)
+    w = x + Laplace(sd=0.4).rvs(size=400, rng=rng)
+    y = 1.0 + 2.0 * x + rng.normal(scale=0.3, size=400)
+    a = dc.eiv.moments(w, y, error=Laplace(sd=0.4))
+    b = dc.eiv.moments(w, y, error_sd=0.4)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-14)
+    sds = np.full(400, 0.4)
+    c = dc.eiv.moments(w, y, error=Normal(sd=sds))
+    np.testing.assert_allclose(c.params, b.params, rtol=1e-10)
+    with pytest.raises(TypeError, match="MeasurementError or a deconv.noise law"):
+        dc.eiv.moments(w, y, error=0.4)

@@ -366,8 +366,15 @@ def make_error(error=None, error_sd=None, error_var=None, reliability=None, repl
     if sum(given) > 1:
         raise ValueError("give only one of error, error_sd, error_var, reliability, replicates")
     if error is not None:
+        from deconv.noise import NoiseLaw
+
+        if isinstance(error, NoiseLaw):
+            # the same error law object the rest of deconv takes (noise=): its sd (scalar or
+            # per observation) is what these moment-based methods need
+            return MeasurementError(sd=error.sd)
         if not isinstance(error, MeasurementError):
-            raise TypeError(f"error must be a MeasurementError, got {type(error).__name__}")
+            raise TypeError("error must be a MeasurementError or a deconv.noise law, "
+                            f"got {type(error).__name__}")
         return error
     if error_sd is not None:
         return MeasurementError(sd=error_sd)
