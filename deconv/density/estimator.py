@@ -229,6 +229,11 @@ class DeconvolutionKDE:
             ctx = SelectionContext(spec, kernel, n, var_w, var_u, scale, h_lo, h_hi)
             h = select(bw, ctx)
             details = dict(ctx.details, selector=bw, h_search=(h_lo, h_hi))
+            if details.get("at_boundary"):
+                warnings.warn(f"the {bw!r} bandwidth criterion is smallest at the end of its search "
+                              f"range [{h_lo:.4g}, {h_hi:.4g}]; the selected bandwidth {h:.4g} is "
+                              "doubtful (try another selector or a fixed bandwidth)",
+                              DeconvWarning, stacklevel=2)
         else:
             h = bw
 
