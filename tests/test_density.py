@@ -220,6 +220,11 @@ def test_summary_plot_and_repr(data):
     assert ax.get_lines()
     plt.close("all")
     assert "DeconvolvedDensity" in repr(est.density_)
+    assert repr(est).startswith("DeconvolutionKDE(noise=Normal(sd=0.3)")
+    est2 = DeconvolutionKDE(**est.get_params()).set_params(bandwidth=0.2)
+    assert est2.bandwidth == 0.2 and est2.noise is est.noise
+    with pytest.raises(ValueError, match="unknown parameter"):
+        est2.set_params(h=1.0)
 
 
 def test_negative_mass_warns():

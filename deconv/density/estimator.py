@@ -117,6 +117,25 @@ class DeconvolutionKDE:
         self.grid = grid
         self.method = method
 
+    _PARAMS = ("noise", "bandwidth", "kernel", "grid", "method")
+
+    def get_params(self, deep=True):
+        """Constructor parameters (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        """Set constructor parameters (scikit-learn convention); returns self."""
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"unknown parameter {k!r}; valid: {', '.join(self._PARAMS)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS
+                         if not (k == "grid" and self.grid is None))
+        return f"DeconvolutionKDE({args})"
+
     # --- validation ----------------------------------------------------------------------
     def _observations(self, w):
         noise = self.noise
