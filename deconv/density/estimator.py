@@ -28,7 +28,10 @@ from deconv.density.result import DeconvolvedDensity
 __all__ = ["DeconvolutionKDE"]
 
 _PERIOD_FACTOR = 4.0        # period of the frequency grid / span of the data
-_ALIAS_BANDWIDTHS = 120.0    # min distance of periodic images, in bandwidths
+# min distance of periodic images, in bandwidths, by the kernel's tail order p (K ~ |x|^-p):
+# aliasing ~ (h / distance)^(p - 1), about 1e-6 of max f for p >= 3; kernels with slower tails
+# (flattop p = 2, sinc p = 1) alias more (about 1e-4 and 1e-3 of max f)
+_ALIAS_BANDWIDTHS = {4: 120.0, 3: 1500.0, 2: 3000.0, 1: 3000.0}
 _SUPPORT_PAD = 5.0          # support = data range +- this many bandwidths
 _DEFAULT_GRID = 1024        # minimum internal grid size
 _NEG_WARN = 0.05            # warn when more than this mass is clipped
@@ -260,8 +263,9 @@ class DeconvolutionKDE:
         lo, hi = (lo_all, hi_all) if user_grid is not None else (wmin - _SUPPORT_PAD * h,
                                                                    wmax + _SUPPORT_PAD * h)
         # periodic images must be far from the support: at least one support span and
-        # _ALIAS_BANDWIDTHS bandwidths away (the kernel's tails decay like |x/h|^-4)
-        P_needed = max(2.0 * (hi - lo), (hi - lo) + _ALIAS_BANDWIDTHS * h)
+        # enough bandwidths away for the kernel's tails (see _ALIAS_BANDWIDTHS)
+        alias = _ALIAS_BANDWIDTHS[min(kernel.tail_order, 4)]
+        P_needed = max(2.0 * (hi - lo), (hi - lo) + alias * h)
         if P < P_needed:
             P, dt, origin = frame(P_needed, 0.5 * (lo + hi))
             y = w - origin
