@@ -290,6 +290,8 @@ class DeconvolutionKDE:
                 ("noise", repr(noise)), ("kernel", kernel.name),
                 ("bandwidth rule", bw if isinstance(bw, str) else "fixed"),
                 ("n", n), ("evaluation", method)]
+        if "g2" in details:
+            info.append(("plug-in pilots g3, g2", f"{details['g3']:.4g}, {details['g2']:.4g}"))
         density = DeconvolvedDensity(coef, dt, origin, grid, h, info)
         if density.negative_mass > _NEG_WARN:
             warnings.warn(f"the raw deconvolution estimate has negative mass "
