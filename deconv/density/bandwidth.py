@@ -281,8 +281,8 @@ def exact_mise(h, cf_x, noise, n=None, kernel="triweight", n_t=4001):
             s4 = np.zeros(n_t)
             sds = noise.sd
             step = max(1, 2_000_000 // n_t)
-            for i in range(0, sds.size, step):
-                u = np.multiply.outer(sds[i:i + step], t)
+            for j0 in range(0, sds.size, step):
+                u = np.multiply.outer(sds[j0:j0 + step], t)
                 a2 = np.abs(noise.std_cf(u.reshape(-1)).reshape(u.shape)) ** 2
                 s += a2.sum(axis=0)
                 s4 += (a2 ** 2).sum(axis=0)
