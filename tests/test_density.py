@@ -345,6 +345,24 @@ def test_replicates_with_missing_values():
         DeconvolutionKDE(noise="replicates").fit(np.array([[1.0, 2.0], [np.nan, np.nan], [0.5, 0.7]]))
 
 
+def test_replicate_band_includes_error_law_uncertainty():
+    """Resampling individuals and re-estimating the error law gives a reproducible band at
+    least as wide (on average) as holding the estimated law fixed."""
+    rng = np.random.default_rng(19)
+    n = 400
+    x = _bimodal(n, rng)
+    reps = x[:, None] + Laplace(sd=0.5).rvs((n, 2), rng=rng)
+    est = DeconvolutionKDE(noise="replicates", bandwidth=0.3).fit(reps)
+    grid = np.linspace(-2.5, 2.5, 41)
+    a = est.confidence_band(n_boot=60, rng=3, x=grid)
+    b = est.confidence_band(n_boot=60, rng=3, x=grid)
+    assert_allclose(a.upper, b.upper)
+    fixed = DeconvolutionKDE(noise=est.noise_, bandwidth=0.3).fit(reps.mean(axis=1))
+    assert_allclose(fixed.pdf_raw(grid), est.pdf_raw(grid), rtol=1e-12, atol=1e-15)
+    c = fixed.confidence_band(n_boot=60, rng=3, x=grid)
+    assert np.mean(a.upper - a.lower) > 0.9 * np.mean(c.upper - c.lower)
+
+
 def test_grouped_noise_with_one_law_equals_homoscedastic():
     from deconv.density import _spectrum as sp
 

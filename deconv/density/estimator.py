@@ -147,13 +147,13 @@ class DeconvolutionKDE:
                 raise ValueError(f"noise must be a deconv.noise law or 'replicates', got {noise!r}")
             reps = as_float_array(w, "w", ndim=2, finite=False)
             law = Empirical.from_replicates(reps)
-            return self._row_means(reps, law)
+            return self._row_means(reps, law) + (reps,)
         if not isinstance(noise, NoiseLaw):
             raise TypeError("noise must be a deconv.noise law (e.g. deconv.noise.Laplace(sd=0.3)) "
                             f"or 'replicates', got {type(noise).__name__}")
         if isinstance(noise, Empirical) and np.ndim(w) == 2 and min(np.shape(w)) > 1:
             reps = as_float_array(w, "w", ndim=2, finite=False)
-            return self._row_means(reps, noise)
+            return self._row_means(reps, noise) + (None,)
         if np.ndim(w) == 2 and min(np.shape(w)) > 1:
             raise ValueError(f"w must be 1-D (one observation per individual), got shape "
                              f"{np.shape(w)}; for replicate measurements use noise='replicates'")
@@ -164,7 +164,7 @@ class DeconvolutionKDE:
                                  f"{w.size} observations (mismatched lengths)")
             if noise.kernel_code not in (0, 1, 2, 3, 4):
                 raise ValueError("heteroscedastic noise needs a law with a compiled cf")
-        return w, noise
+        return w, noise, None
 
     @staticmethod
     def _row_means(reps, law):
@@ -195,7 +195,7 @@ class DeconvolutionKDE:
             bw = check_choice(bw, "bandwidth", SELECTORS)
         else:
             bw = check_positive_scalar(bw, "bandwidth")
-        w, noise = self._observations(w)
+        w, noise, replicates = self._observations(w)
         n = w.size
         if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
             if method == "binned":
@@ -307,7 +307,7 @@ class DeconvolutionKDE:
         self.selector_details_ = details
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
-                          n_bins=n_bins if method == "binned" else None)
+                          n_bins=n_bins if method == "binned" else None, replicates=replicates)
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------
