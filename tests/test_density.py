@@ -119,10 +119,31 @@ def test_heteroscedastic_equal_sds_reproduces_homoscedastic(data):
     for law in (Normal(sd=0.3), Laplace(sd=0.3), StudentT(6, sd=0.3)):
         w = data[:600] + law.rvs(600, rng=rng)
         homo = DeconvolutionKDE(noise=law, method="direct").fit(w)
-        het = DeconvolutionKDE(noise=law.with_sd(np.full(w.size, law.sd))).fit(w)
+        equal = law.with_sd(np.full(w.size, law.sd))
         x = np.linspace(-4, 4, 301)
-        assert_allclose(het.bandwidth_, homo.bandwidth_, rtol=1e-10)
-        assert_allclose(het.pdf_raw(x), homo.pdf_raw(x), rtol=0, atol=1e-10)
+        # per-observation compiled Delaigle-Meister sums, and the grouped path ("auto")
+        for method in ("direct", "auto"):
+            het = DeconvolutionKDE(noise=equal, method=method).fit(w)
+            assert_allclose(het.bandwidth_, homo.bandwidth_, rtol=1e-10)
+            assert_allclose(het.pdf_raw(x), homo.pdf_raw(x), rtol=0, atol=1e-10)
+
+
+def test_few_distinct_sds_grouped_path_matches_per_observation():
+    rng = np.random.default_rng(20)
+    n = 6000
+    sd = rng.choice([0.2, 0.35, 0.5], size=n)
+    for fam in (Normal, Laplace):
+        law = fam(sd=sd)
+        w = _bimodal(n, rng) + law.rvs(rng=rng)
+        ref = DeconvolutionKDE(noise=law, bandwidth=0.2, method="direct").fit(w)
+        grouped = DeconvolutionKDE(noise=law, bandwidth=0.2).fit(w)   # auto: grouped + binned
+        assert grouped.method_ == "binned"
+        x = np.linspace(-3, 3, 121)
+        fr = ref.pdf_raw(x)
+        assert np.max(np.abs(grouped.pdf_raw(x) - fr)) <= 1e-6 * fr.max()
+        sel_ref = DeconvolutionKDE(noise=fam(sd=sd[:1500]), method="direct").fit(w[:1500])
+        sel_grp = DeconvolutionKDE(noise=fam(sd=sd[:1500])).fit(w[:1500])
+        assert_allclose(sel_grp.bandwidth_, sel_ref.bandwidth_, rtol=1e-6)
 
 
 def test_heteroscedastic_matches_numpy_reference():
@@ -479,7 +500,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="grid"):
         DeconvolutionKDE(noise=law, grid=3).fit(w)
     with pytest.raises(ValueError, match="binned"):
-        DeconvolutionKDE(noise=Normal(sd=np.full(50, 0.2)), method="binned").fit(w)
+        DeconvolutionKDE(noise=Normal(sd=np.linspace(0.1, 0.3, 50)), method="binned").fit(w)
     with pytest.raises(AttributeError, match="not fitted"):
         DeconvolutionKDE(noise=law).pdf(0.0)
     est = DeconvolutionKDE(noise=law, bandwidth=0.3).fit(w)

@@ -110,7 +110,7 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
         x = np.linspace(lo, hi, 256)
     else:
         x = as_1d_float(x, "x")
-    noise = est.noise_
+    noise = b["noise"]
     kernel = est.kernel_
     y, dt, M = b["y"], b["dt"], b["M"]
     n = y.size

@@ -36,6 +36,7 @@ _SUPPORT_PAD = 5.0          # support = data range +- this many bandwidths
 _DEFAULT_GRID = 1024        # minimum internal grid size
 _NEG_WARN = 0.05            # warn when more than this mass is clipped
 _DIRECT_MAX_N = 5000        # method="auto": exact sums up to this n (homoscedastic)
+_MAX_GROUPS = 64            # heteroscedastic sds with at most this many values are grouped
 
 
 class DeconvolutionKDE:
@@ -67,7 +68,9 @@ class DeconvolutionKDE:
     method : {"auto", "binned", "direct"}
         How the empirical characteristic function is computed: linear binning + FFT
         (O(n + N log N)), or exact compiled sums (O(n K)). "auto" bins when n > 5000.
-        Heteroscedastic errors always use the exact weighted sums.
+        Heteroscedastic errors use exact per-observation weighted sums, except that with
+        "auto"/"binned" per-observation sds taking at most 64 distinct values are summed
+        group by group (the same estimator; groups can be binned).
 
     Attributes
     ----------
@@ -197,12 +200,22 @@ class DeconvolutionKDE:
             bw = check_positive_scalar(bw, "bandwidth")
         w, noise, replicates = self._observations(w)
         n = w.size
+        work_noise = noise       # the law used for computing (maybe grouped by sd)
         if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
-            if method == "binned":
-                raise ValueError("method='binned' is not available for heteroscedastic noise; "
-                                 "use 'direct' or 'auto'")
-            method = "direct"
-        elif method == "auto":
+            sds, inverse = np.unique(noise.sd, return_inverse=True)
+            groupable = sds.size <= _MAX_GROUPS and sds.size * 8 <= n
+            if method != "direct" and groupable:
+                # few distinct sds: sum the Delaigle-Meister numerator group by group (same
+                # estimator; each group's cf is evaluated once and groups can be binned)
+                work_noise = sp.GroupedNoise(
+                    [(np.flatnonzero(inverse == g), noise.with_sd(float(v)))
+                     for g, v in enumerate(sds)], n)
+            elif method == "binned":
+                raise ValueError("method='binned' is not available for heteroscedastic noise "
+                                 f"with many distinct sds ({sds.size}); use 'direct' or 'auto'")
+            else:
+                method = "direct"
+        if method == "auto":
             method = "binned" if n > _DIRECT_MAX_N else "direct"
 
         user_grid = None
@@ -242,12 +255,12 @@ class DeconvolutionKDE:
         spec = None
         n_bins = None
         if isinstance(bw, str):
-            h_lo, h_hi = _search_range(noise, kernel, n, scale, span, dt)
+            h_lo, h_hi = _search_range(work_noise, kernel, n, scale, span, dt)
             K = int(math.ceil(1.0 / (h_lo * dt))) + 2
             n_bins = sp.binned_n(P, h_lo) if method == "binned" else None
             if method == "binned" and K > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins, lazy=True)
+            spec = sp.spectrum(y, work_noise, dt, K, method=method, n_bins=n_bins, lazy=True)
             ctx = SelectionContext(spec, kernel, n, var_w, var_u, scale, h_lo, h_hi)
             h = select(bw, ctx)
             details = dict(ctx.details, selector=bw, h_search=(h_lo, h_hi))
@@ -275,7 +288,7 @@ class DeconvolutionKDE:
             n_bins = sp.binned_n(P, h) if method == "binned" else None
             if method == "binned" and M > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, M, method=method, n_bins=n_bins)
+            spec = sp.spectrum(y, work_noise, dt, M, method=method, n_bins=n_bins)
         spec = spec.head(M)
         coef = kernel.phi(spec.t * h) * spec.z
 
@@ -307,7 +320,8 @@ class DeconvolutionKDE:
         self.selector_details_ = details
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
-                          n_bins=n_bins if method == "binned" else None, replicates=replicates)
+                          n_bins=n_bins if method == "binned" else None, replicates=replicates,
+                          noise=work_noise)
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------
