@@ -11,7 +11,9 @@ Timed jobs (issue 2, "Speed"):
 3. heteroscedastic (Delaigle-Meister) estimate with per-observation normal error sds,
    bandwidth by plug-in; baseline: chunked NumPy weighted sums; peak memory traced.
 
-Baselines are run in the same process on the same data; ratios are baseline / deconv.
+Baselines are run in the same process on the same data; ratios are baseline / deconv (wall).
+Run with OMP_NUM_THREADS=1 for the one-core numbers of the issue. On a shared, loaded machine
+the wall time exceeds the CPU time (also printed), which is what an idle core would take.
 """
 import argparse
 import math
@@ -63,13 +65,22 @@ def numpy_pdf_cdf(g, dt, y):
     return pdf, cdf_terms.sum(axis=1)
 
 
+CPU = {}
+
+
 def best_of(f, repeat):
-    times = []
+    """Best wall time of ``repeat`` runs; the CPU time of that run is kept in CPU[f]."""
+    best = (math.inf, math.inf)
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = f()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
+    CPU["last"] = best[1]
+    return best[0], out
+
+
+def cpu():
+    return f"CPU {CPU['last']:.3f} s"
 
 
 def main():
@@ -83,7 +94,11 @@ def main():
     law = Laplace(sd=0.5)
     w = x + law.rvs(n, rng=rng)
     grid = np.linspace(w.min() - 0.5, w.max() + 0.5, 512)
-    print(f"deconv.density benchmark, n = {n:,}, X ~ N(0,1), U ~ Laplace(sd=0.5)")
+    import os
+
+    print(f"deconv.density benchmark, n = {n:,}, X ~ N(0,1), U ~ Laplace(sd=0.5); "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # 1. fixed bandwidth: fit + pdf + cdf on 512 points
     h = 0.15
@@ -93,6 +108,7 @@ def main():
         return est, est.pdf(grid), est.cdf(grid)
 
     t_ours, (est, _, _) = best_of(ours, args.repeat)
+    c_ours = cpu()
     b = est._boot
     tk = np.arange(b["M"]) * b["dt"]
 
@@ -103,12 +119,13 @@ def main():
 
     t_base, (pdf_b, _) = best_of(base, 1)
     err = np.max(np.abs(est.pdf_raw(grid) - pdf_b)) / pdf_b.max()
-    print(f"1. fixed h, fit + pdf + CDF on 512 points: deconv {t_ours:.3f} s, NumPy "
+    print(f"1. fixed h, fit + pdf + CDF on 512 points: deconv {t_ours:.3f} s ({c_ours}), NumPy "
           f"{t_base:.2f} s, ratio {t_base / t_ours:.0f}x  (max |diff| / max f = {err:.1e}, "
           f"{b['M']} frequencies, binned)")
 
     # 2. plug-in bandwidth
     t_pi, est_pi = best_of(lambda: DeconvolutionKDE(noise=law, bandwidth="pi").fit(w), args.repeat)
+    c_pi = cpu()
     ks = est_pi.selector_details_["h_search"][0]
     from deconv.density.bandwidth import SelectionContext, select
     from deconv.density.estimator import _PERIOD_FACTOR, _search_range
@@ -130,7 +147,7 @@ def main():
         return select("pi", ctx)
 
     t_base_pi, h_base = best_of(base_pi, 1)
-    print(f"2. plug-in bandwidth (fit incl. density): deconv {t_pi:.3f} s, NumPy "
+    print(f"2. plug-in bandwidth (fit incl. density): deconv {t_pi:.3f} s ({c_pi}), NumPy "
           f"{t_base_pi:.2f} s, ratio {t_base_pi / t_pi:.0f}x  (h = {est_pi.bandwidth_:.5f}, "
           f"NumPy-fed selector h = {h_base:.5f}; {K} frequencies, search from {ks:.4f})")
 
@@ -141,6 +158,7 @@ def main():
         wh = x + hl.rvs(rng=rng)
         tracemalloc.start()
         t_het, est_h = best_of(lambda: DeconvolutionKDE(noise=hl, bandwidth="pi").fit(wh), 1)
+        c_het = cpu()
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         bh = est_h._boot
@@ -150,7 +168,7 @@ def main():
         ref = numpy_pdf_cdf(gh, bh["dt"], grid - bh["origin"])[0]
         err = np.max(np.abs(est_h.pdf_raw(grid) - ref)) / ref.max()
         print(f"3. heteroscedastic {fam.__name__} errors (sd ~ U(0.3, 0.7)), plug-in h + estimate: "
-              f"deconv {t_het:.3f} s (peak traced memory {peak / 2**20:.0f} MiB = "
+              f"deconv {t_het:.3f} s ({c_het}; peak traced memory {peak / 2**20:.0f} MiB = "
               f"{peak / (8 * n):.1f} doubles per observation), NumPy estimate only at the chosen "
               f"h: {t_base_h:.2f} s, ratio {t_base_h / t_het:.1f}x  (max |diff| / max f = "
               f"{err:.1e}, {bh['M']} frequencies; selector used "

@@ -276,9 +276,11 @@ def hetero_den(const double[::1] sd, const double[::1] weights, int code, double
                             gr = gr * gq
                 elif code == 1:
                     a = 0.5 * a * a
+                    kf = 0.0
                     for k in range(K):
-                        pr = 1.0 / (1.0 + a * <double>k * <double>k)
+                        pr = 1.0 / (1.0 + a * kf * kf)
                         pd[k] += w * pr * pr
+                        kf = kf + 1.0
                 else:
                     for k in range(K):
                         phi = std_cf(code, param, a * <double>k)

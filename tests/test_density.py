@@ -81,6 +81,26 @@ def test_direct_matches_numpy_quadrature(law):
     assert_allclose(est.pdf_raw(grid), ref, atol=1e-6 * ref.max())
 
 
+@pytest.mark.parametrize("kernel", ["biweight", "tricube", "sinc", "flattop"])
+def test_other_kernels_match_reference_and_select(kernel):
+    rng = np.random.default_rng(18)
+    law = Laplace(sd=0.3)
+    w = _bimodal(400, rng) + law.rvs(400, rng=rng)
+    est = DeconvolutionKDE(noise=law, bandwidth=0.25, kernel=kernel, method="direct").fit(w)
+    grid = np.linspace(-3, 3, 41)
+    ref = numpy_dkde(grid, w, 0.25, law, kernel=kernel)
+    # sinc: K(x) ~ sin(x)/x has 1/x tails, so the periodised estimate aliases ~1e-4 of max f
+    # (and the Simpson reference of a cf with a jump is itself only ~1e-5 accurate)
+    tol = 2e-4 if kernel == "sinc" else 1e-6
+    assert_allclose(est.pdf_raw(grid), ref, atol=tol * ref.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = DeconvolutionKDE(noise=law, kernel=kernel).fit(w)
+    if KERNELS[kernel].mu2 == 0:
+        assert "bootstrap" in sel.selector_details_["note"]
+    assert 0.05 < sel.bandwidth_ < 1.0
+
+
 def test_integrates_to_one_before_clipping(data):
     rng = np.random.default_rng(3)
     for law in (Normal(sd=0.3), Laplace(sd=0.3)):
@@ -99,10 +119,31 @@ def test_heteroscedastic_equal_sds_reproduces_homoscedastic(data):
     for law in (Normal(sd=0.3), Laplace(sd=0.3), StudentT(6, sd=0.3)):
         w = data[:600] + law.rvs(600, rng=rng)
         homo = DeconvolutionKDE(noise=law, method="direct").fit(w)
-        het = DeconvolutionKDE(noise=law.with_sd(np.full(w.size, law.sd))).fit(w)
+        equal = law.with_sd(np.full(w.size, law.sd))
         x = np.linspace(-4, 4, 301)
-        assert_allclose(het.bandwidth_, homo.bandwidth_, rtol=1e-10)
-        assert_allclose(het.pdf_raw(x), homo.pdf_raw(x), rtol=0, atol=1e-10)
+        # per-observation compiled Delaigle-Meister sums, and the grouped path ("auto")
+        for method in ("direct", "auto"):
+            het = DeconvolutionKDE(noise=equal, method=method).fit(w)
+            assert_allclose(het.bandwidth_, homo.bandwidth_, rtol=1e-10)
+            assert_allclose(het.pdf_raw(x), homo.pdf_raw(x), rtol=0, atol=1e-10)
+
+
+def test_few_distinct_sds_grouped_path_matches_per_observation():
+    rng = np.random.default_rng(20)
+    n = 6000
+    sd = rng.choice([0.2, 0.35, 0.5], size=n)
+    for fam in (Normal, Laplace):
+        law = fam(sd=sd)
+        w = _bimodal(n, rng) + law.rvs(rng=rng)
+        ref = DeconvolutionKDE(noise=law, bandwidth=0.2, method="direct").fit(w)
+        grouped = DeconvolutionKDE(noise=law, bandwidth=0.2).fit(w)   # auto: grouped + binned
+        assert grouped.method_ == "binned"
+        x = np.linspace(-3, 3, 121)
+        fr = ref.pdf_raw(x)
+        assert np.max(np.abs(grouped.pdf_raw(x) - fr)) <= 1e-6 * fr.max()
+        sel_ref = DeconvolutionKDE(noise=fam(sd=sd[:1500]), method="direct").fit(w[:1500])
+        sel_grp = DeconvolutionKDE(noise=fam(sd=sd[:1500])).fit(w[:1500])
+        assert_allclose(sel_grp.bandwidth_, sel_ref.bandwidth_, rtol=1e-6)
 
 
 def test_heteroscedastic_matches_numpy_reference():
@@ -220,6 +261,11 @@ def test_summary_plot_and_repr(data):
     assert ax.get_lines()
     plt.close("all")
     assert "DeconvolvedDensity" in repr(est.density_)
+    assert repr(est).startswith("DeconvolutionKDE(noise=Normal(sd=0.3)")
+    est2 = DeconvolutionKDE(**est.get_params()).set_params(bandwidth=0.2)
+    assert est2.bandwidth == 0.2 and est2.noise is est.noise
+    with pytest.raises(ValueError, match="unknown parameter"):
+        est2.set_params(h=1.0)
 
 
 def test_negative_mass_warns():
@@ -318,6 +364,24 @@ def test_replicates_with_missing_values():
     assert ise < naive
     with pytest.raises(ValueError, match="row"):
         DeconvolutionKDE(noise="replicates").fit(np.array([[1.0, 2.0], [np.nan, np.nan], [0.5, 0.7]]))
+
+
+def test_replicate_band_includes_error_law_uncertainty():
+    """Resampling individuals and re-estimating the error law gives a reproducible band at
+    least as wide (on average) as holding the estimated law fixed."""
+    rng = np.random.default_rng(19)
+    n = 400
+    x = _bimodal(n, rng)
+    reps = x[:, None] + Laplace(sd=0.5).rvs((n, 2), rng=rng)
+    est = DeconvolutionKDE(noise="replicates", bandwidth=0.3).fit(reps)
+    grid = np.linspace(-2.5, 2.5, 41)
+    a = est.confidence_band(n_boot=60, rng=3, x=grid)
+    b = est.confidence_band(n_boot=60, rng=3, x=grid)
+    assert_allclose(a.upper, b.upper)
+    fixed = DeconvolutionKDE(noise=est.noise_, bandwidth=0.3).fit(reps.mean(axis=1))
+    assert_allclose(fixed.pdf_raw(grid), est.pdf_raw(grid), rtol=1e-12, atol=1e-15)
+    c = fixed.confidence_band(n_boot=60, rng=3, x=grid)
+    assert np.mean(a.upper - a.lower) > 0.9 * np.mean(c.upper - c.lower)
 
 
 def test_grouped_noise_with_one_law_equals_homoscedastic():
@@ -436,7 +500,7 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="grid"):
         DeconvolutionKDE(noise=law, grid=3).fit(w)
     with pytest.raises(ValueError, match="binned"):
-        DeconvolutionKDE(noise=Normal(sd=np.full(50, 0.2)), method="binned").fit(w)
+        DeconvolutionKDE(noise=Normal(sd=np.linspace(0.1, 0.3, 50)), method="binned").fit(w)
     with pytest.raises(AttributeError, match="not fitted"):
         DeconvolutionKDE(noise=law).pdf(0.0)
     est = DeconvolutionKDE(noise=law, bandwidth=0.3).fit(w)

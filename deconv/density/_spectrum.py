@@ -55,8 +55,9 @@ class GroupedNoise:
         self.n_obs = n
 
     def __repr__(self):
-        parts = ", ".join(f"{idx.size} x {law!r}" for idx, law in self.groups)
-        return f"GroupedNoise({parts})"
+        first = self.groups[0][1]
+        parts = "; ".join(f"{idx.size} obs sd={law.sd:.4g}" for idx, law in self.groups)
+        return f"GroupedNoise({type(first).__name__} laws: {parts})"
 
 
 class Spectrum:

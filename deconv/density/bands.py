@@ -3,7 +3,7 @@ r"""Bootstrap confidence bands for the deconvolution density estimate.
 Each bootstrap replicate resamples the n observations with replacement. A resample is
 represented by its multinomial counts, used as weights in the empirical characteristic
 function (weighted binning or weighted exact sums), so a replicate costs one pass over the
-data plus one evaluation on the band's grid; the error law is held fixed.
+data plus one evaluation on the band's grid.
 
 * ``kind="pointwise"``: basic bootstrap intervals
   :math:`[\hat f(x) - q_{1-\alpha/2}(x),\ \hat f(x) - q_{\alpha/2}(x)]`, with :math:`q` the
@@ -13,7 +13,10 @@ data plus one evaluation on the band's grid; the error law is held fixed.
   :math:`\max_x |\hat f^*(x) - \hat f(x)|/\hat s(x)` over the grid.
 
 These are bands for :math:`E\hat f` (the smoothed density at the chosen bandwidth): the
-smoothing bias is not covered, as usual for kernel estimators. Bands are for the raw
+smoothing bias is not covered, as usual for kernel estimators. With ``noise="replicates"``
+whole individuals (rows of replicates) are resampled and the error law is re-estimated in each
+replicate, so the band includes the uncertainty of the estimated error law; otherwise the
+error law is held fixed. Bands are for the raw
 estimate; both limits are reported clipped at zero (a density is non-negative).
 
 References
@@ -27,6 +30,7 @@ from deconv._kernels._fourier import fourier_eval
 from deconv._progress import progress_bar
 from deconv._validation import as_1d_float, check_choice, check_int, check_level, check_rng
 from deconv.density import _spectrum as sp
+from deconv.noise import Empirical
 
 __all__ = ["ConfidenceBand", "bootstrap_band"]
 
@@ -106,7 +110,7 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
         x = np.linspace(lo, hi, 256)
     else:
         x = as_1d_float(x, "x")
-    noise = est.noise_
+    noise = b["noise"]
     kernel = est.kernel_
     y, dt, M = b["y"], b["dt"], b["M"]
     n = y.size
@@ -117,9 +121,16 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
     x_rel = np.ascontiguousarray(x - b["origin"])
     with progress_bar(n_boot, "bootstrap", progress) as bar:
         for i in range(n_boot):
-            counts = rng.multinomial(n, p).astype(np.float64)
-            spec = sp.spectrum(y, noise, dt, M, method=b["method"], n_bins=b["n_bins"],
-                               weights=counts)
+            if b["replicates"] is None:
+                counts = rng.multinomial(n, p).astype(np.float64)
+                spec = sp.spectrum(y, noise, dt, M, method=b["method"], n_bins=b["n_bins"],
+                                   weights=counts)
+            else:
+                # resample individuals and re-estimate the error law from their replicates
+                rows = b["replicates"][rng.integers(0, n, n)]
+                means, law = est._row_means(rows, Empirical.from_replicates(rows))
+                spec = sp.spectrum(means - b["origin"], law, dt, M, method=b["method"],
+                                   n_bins=b["n_bins"])
             coef = pk * spec.z
             out = np.empty(x.size)
             fourier_eval(np.ascontiguousarray(coef.real), np.ascontiguousarray(coef.imag), dt,

@@ -252,9 +252,9 @@ def exact_mise(h, cf_x, noise, n=None, kernel="triweight", n_t=4001):
     >>> import numpy as np
     >>> from deconv.noise import Laplace
     >>> from deconv.density import exact_mise
-    >>> m = exact_mise(0.3, lambda t: np.exp(-t**2 / 2), Laplace(sd=0.5), n=500)
-    >>> 0 < m < 0.01
-    True
+    >>> cf = lambda t: np.exp(-t**2 / 2)          # X ~ N(0, 1)
+    >>> [round(float(exact_mise(h, cf, Laplace(sd=0.5), n=500)), 4) for h in (0.1, 0.2, 0.3)]
+    [0.0094, 0.0037, 0.0105]
     """
     kernel = get_kernel(kernel)
     if not callable(cf_x):
@@ -276,9 +276,17 @@ def exact_mise(h, cf_x, noise, n=None, kernel="triweight", n_t=4001):
         t = np.linspace(0.0, 1.0 / hv, n_t)
         phix2 = np.abs(np.asarray(cf_x(t))) ** 2
         if noise.heteroscedastic:
-            a2 = np.abs(noise.cf(t)) ** 2          # (n, n_t)
-            s = a2.sum(axis=0)
-            var = (1.0 / s) - phix2 * (a2 ** 2).sum(axis=0) / s ** 2
+            # S = sum_j |phi_j|^2 and sum_j |phi_j|^4, in chunks of observations (memory)
+            s = np.zeros(n_t)
+            s4 = np.zeros(n_t)
+            sds = noise.sd
+            step = max(1, 2_000_000 // n_t)
+            for j0 in range(0, sds.size, step):
+                u = np.multiply.outer(sds[j0:j0 + step], t)
+                a2 = np.abs(noise.std_cf(u.reshape(-1)).reshape(u.shape)) ** 2
+                s += a2.sum(axis=0)
+                s4 += (a2 ** 2).sum(axis=0)
+            var = (1.0 / s) - phix2 * s4 / s ** 2
         else:
             a2 = np.abs(noise.cf(t)) ** 2
             var = (1.0 - phix2 * a2) / (n * a2)

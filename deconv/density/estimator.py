@@ -28,11 +28,15 @@ from deconv.density.result import DeconvolvedDensity
 __all__ = ["DeconvolutionKDE"]
 
 _PERIOD_FACTOR = 4.0        # period of the frequency grid / span of the data
-_ALIAS_BANDWIDTHS = 120.0    # min distance of periodic images, in bandwidths
+# min distance of periodic images, in bandwidths, by the kernel's tail order p (K ~ |x|^-p):
+# aliasing ~ (h / distance)^(p - 1), about 1e-6 of max f for p >= 3; kernels with slower tails
+# (flattop p = 2, sinc p = 1) alias more (about 1e-4 and 1e-3 of max f)
+_ALIAS_BANDWIDTHS = {4: 120.0, 3: 1500.0, 2: 3000.0, 1: 3000.0}
 _SUPPORT_PAD = 5.0          # support = data range +- this many bandwidths
 _DEFAULT_GRID = 1024        # minimum internal grid size
 _NEG_WARN = 0.05            # warn when more than this mass is clipped
 _DIRECT_MAX_N = 5000        # method="auto": exact sums up to this n (homoscedastic)
+_MAX_GROUPS = 64            # heteroscedastic sds with at most this many values are grouped
 
 
 class DeconvolutionKDE:
@@ -64,7 +68,9 @@ class DeconvolutionKDE:
     method : {"auto", "binned", "direct"}
         How the empirical characteristic function is computed: linear binning + FFT
         (O(n + N log N)), or exact compiled sums (O(n K)). "auto" bins when n > 5000.
-        Heteroscedastic errors always use the exact weighted sums.
+        Heteroscedastic errors use exact per-observation weighted sums, except that with
+        "auto"/"binned" per-observation sds taking at most 64 distinct values are summed
+        group by group (the same estimator; groups can be binned).
 
     Attributes
     ----------
@@ -117,6 +123,25 @@ class DeconvolutionKDE:
         self.grid = grid
         self.method = method
 
+    _PARAMS = ("noise", "bandwidth", "kernel", "grid", "method")
+
+    def get_params(self, deep=True):
+        """Constructor parameters (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        """Set constructor parameters (scikit-learn convention); returns self."""
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"unknown parameter {k!r}; valid: {', '.join(self._PARAMS)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS
+                         if not (k == "grid" and self.grid is None))
+        return f"DeconvolutionKDE({args})"
+
     # --- validation ----------------------------------------------------------------------
     def _observations(self, w):
         noise = self.noise
@@ -125,13 +150,13 @@ class DeconvolutionKDE:
                 raise ValueError(f"noise must be a deconv.noise law or 'replicates', got {noise!r}")
             reps = as_float_array(w, "w", ndim=2, finite=False)
             law = Empirical.from_replicates(reps)
-            return self._row_means(reps, law)
+            return self._row_means(reps, law) + (reps,)
         if not isinstance(noise, NoiseLaw):
             raise TypeError("noise must be a deconv.noise law (e.g. deconv.noise.Laplace(sd=0.3)) "
                             f"or 'replicates', got {type(noise).__name__}")
         if isinstance(noise, Empirical) and np.ndim(w) == 2 and min(np.shape(w)) > 1:
             reps = as_float_array(w, "w", ndim=2, finite=False)
-            return self._row_means(reps, noise)
+            return self._row_means(reps, noise) + (None,)
         if np.ndim(w) == 2 and min(np.shape(w)) > 1:
             raise ValueError(f"w must be 1-D (one observation per individual), got shape "
                              f"{np.shape(w)}; for replicate measurements use noise='replicates'")
@@ -142,7 +167,7 @@ class DeconvolutionKDE:
                                  f"{w.size} observations (mismatched lengths)")
             if noise.kernel_code not in (0, 1, 2, 3, 4):
                 raise ValueError("heteroscedastic noise needs a law with a compiled cf")
-        return w, noise
+        return w, noise, None
 
     @staticmethod
     def _row_means(reps, law):
@@ -173,14 +198,24 @@ class DeconvolutionKDE:
             bw = check_choice(bw, "bandwidth", SELECTORS)
         else:
             bw = check_positive_scalar(bw, "bandwidth")
-        w, noise = self._observations(w)
+        w, noise, replicates = self._observations(w)
         n = w.size
+        work_noise = noise       # the law used for computing (maybe grouped by sd)
         if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
-            if method == "binned":
-                raise ValueError("method='binned' is not available for heteroscedastic noise; "
-                                 "use 'direct' or 'auto'")
-            method = "direct"
-        elif method == "auto":
+            sds, inverse = np.unique(noise.sd, return_inverse=True)
+            groupable = sds.size <= _MAX_GROUPS and sds.size * 8 <= n
+            if method != "direct" and groupable:
+                # few distinct sds: sum the Delaigle-Meister numerator group by group (same
+                # estimator; each group's cf is evaluated once and groups can be binned)
+                work_noise = sp.GroupedNoise(
+                    [(np.flatnonzero(inverse == g), noise.with_sd(float(v)))
+                     for g, v in enumerate(sds)], n)
+            elif method == "binned":
+                raise ValueError("method='binned' is not available for heteroscedastic noise "
+                                 f"with many distinct sds ({sds.size}); use 'direct' or 'auto'")
+            else:
+                method = "direct"
+        if method == "auto":
             method = "binned" if n > _DIRECT_MAX_N else "direct"
 
         user_grid = None
@@ -220,15 +255,20 @@ class DeconvolutionKDE:
         spec = None
         n_bins = None
         if isinstance(bw, str):
-            h_lo, h_hi = _search_range(noise, kernel, n, scale, span, dt)
+            h_lo, h_hi = _search_range(work_noise, kernel, n, scale, span, dt)
             K = int(math.ceil(1.0 / (h_lo * dt))) + 2
             n_bins = sp.binned_n(P, h_lo) if method == "binned" else None
             if method == "binned" and K > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, K, method=method, n_bins=n_bins, lazy=True)
+            spec = sp.spectrum(y, work_noise, dt, K, method=method, n_bins=n_bins, lazy=True)
             ctx = SelectionContext(spec, kernel, n, var_w, var_u, scale, h_lo, h_hi)
             h = select(bw, ctx)
             details = dict(ctx.details, selector=bw, h_search=(h_lo, h_hi))
+            if details.get("at_boundary"):
+                warnings.warn(f"the {bw!r} bandwidth criterion is smallest at the end of its search "
+                              f"range [{h_lo:.4g}, {h_hi:.4g}]; the selected bandwidth {h:.4g} is "
+                              "doubtful (try another selector or a fixed bandwidth)",
+                              DeconvWarning, stacklevel=2)
         else:
             h = bw
 
@@ -236,8 +276,9 @@ class DeconvolutionKDE:
         lo, hi = (lo_all, hi_all) if user_grid is not None else (wmin - _SUPPORT_PAD * h,
                                                                    wmax + _SUPPORT_PAD * h)
         # periodic images must be far from the support: at least one support span and
-        # _ALIAS_BANDWIDTHS bandwidths away (the kernel's tails decay like |x/h|^-4)
-        P_needed = max(2.0 * (hi - lo), (hi - lo) + _ALIAS_BANDWIDTHS * h)
+        # enough bandwidths away for the kernel's tails (see _ALIAS_BANDWIDTHS)
+        alias = _ALIAS_BANDWIDTHS[min(kernel.tail_order, 4)]
+        P_needed = max(2.0 * (hi - lo), (hi - lo) + alias * h)
         if P < P_needed:
             P, dt, origin = frame(P_needed, 0.5 * (lo + hi))
             y = w - origin
@@ -247,7 +288,7 @@ class DeconvolutionKDE:
             n_bins = sp.binned_n(P, h) if method == "binned" else None
             if method == "binned" and M > n_bins // 2:
                 method = "direct"
-            spec = sp.spectrum(y, noise, dt, M, method=method, n_bins=n_bins)
+            spec = sp.spectrum(y, work_noise, dt, M, method=method, n_bins=n_bins)
         spec = spec.head(M)
         coef = kernel.phi(spec.t * h) * spec.z
 
@@ -262,6 +303,8 @@ class DeconvolutionKDE:
                 ("noise", repr(noise)), ("kernel", kernel.name),
                 ("bandwidth rule", bw if isinstance(bw, str) else "fixed"),
                 ("n", n), ("evaluation", method)]
+        if "g2" in details:
+            info.append(("plug-in pilots g3, g2", f"{details['g3']:.4g}, {details['g2']:.4g}"))
         density = DeconvolvedDensity(coef, dt, origin, grid, h, info)
         if density.negative_mass > _NEG_WARN:
             warnings.warn(f"the raw deconvolution estimate has negative mass "
@@ -277,7 +320,8 @@ class DeconvolutionKDE:
         self.selector_details_ = details
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
-                          n_bins=n_bins if method == "binned" else None)
+                          n_bins=n_bins if method == "binned" else None, replicates=replicates,
+                          noise=work_noise)
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------

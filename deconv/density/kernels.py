@@ -32,12 +32,17 @@ class FourierKernel:
     name : str
     mu2 : float
         Second moment of the x-domain kernel, ``-phi''(0)`` (0 for higher-order kernels).
+    tail_order : int
+        The x-domain kernel decays like :math:`|x|^{-p}`, p = tail_order.
     """
 
-    def __init__(self, name, phi, mu2):
+    def __init__(self, name, phi, mu2, tail_order):
         self.name = name
         self._phi = phi
         self.mu2 = float(mu2)
+        # K(x) decays like |x|^-tail_order (set by the smoothness of phi_K); decides how far
+        # the periodic images of the estimate must be kept
+        self.tail_order = int(tail_order)
 
     def phi(self, t):
         """Fourier transform :math:`\\varphi_K(t)` (zero outside [-1, 1])."""
@@ -68,11 +73,11 @@ def _flattop(t):
 
 
 KERNELS = {
-    "triweight": FourierKernel("triweight", lambda t: (1.0 - t * t) ** 3, 6.0),
-    "biweight": FourierKernel("biweight", lambda t: (1.0 - t * t) ** 2, 4.0),
-    "tricube": FourierKernel("tricube", lambda t: (1.0 - t ** 3) ** 3, 0.0),
-    "sinc": FourierKernel("sinc", lambda t: np.ones_like(t), 0.0),
-    "flattop": FourierKernel("flattop", _flattop, 0.0),
+    "triweight": FourierKernel("triweight", lambda t: (1.0 - t * t) ** 3, 6.0, 4),
+    "biweight": FourierKernel("biweight", lambda t: (1.0 - t * t) ** 2, 4.0, 3),
+    "tricube": FourierKernel("tricube", lambda t: (1.0 - t ** 3) ** 3, 0.0, 4),
+    "sinc": FourierKernel("sinc", lambda t: np.ones_like(t), 0.0, 1),
+    "flattop": FourierKernel("flattop", _flattop, 0.0, 2),
 }
 
 
