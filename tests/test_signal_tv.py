@@ -78,7 +78,7 @@ def test_2d_reflect_blurred_beats_skimage():
 
 def test_boundary_model_on_a_real_crop():
     # a larger scene blurred then cropped: the explicit boundary model (default) beats the
-    # apodised extension by a wide margin, with the same lambda
+    # apodised extension by a wide margin
     rng = np.random.default_rng(4)
     scene = 255 * ts.piecewise_smooth_image(160)
     h = ts.boxcar_kernel(7, 2)
@@ -88,7 +88,6 @@ def test_boundary_model_on_a_real_crop():
     model = ds.tv(y, h)
     pad = ds.tv(y, h, boundary="pad")
     assert model.boundary == "model"
-    assert_allclose(model.regularization, pad.regularization)
     assert ds.metrics.isnr(x, y, model) > ds.metrics.isnr(x, y, pad) + 2.0
 
 
