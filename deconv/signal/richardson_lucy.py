@@ -111,7 +111,7 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
     --------
     >>> import numpy as np
     >>> import deconv.signal as ds
-    >>> x = 10 + ds.testsignals.bumps(512) * 20
+    >>> x = 100 + ds.testsignals.bumps(512) * 200
     >>> h = ds.testsignals.gaussian_kernel(4.0)
     >>> y = np.random.default_rng(0).poisson(ds.blur(x, h, boundary="reflect")).astype(float)
     >>> res = ds.richardson_lucy(y, h)
