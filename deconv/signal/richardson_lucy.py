@@ -183,14 +183,17 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
 
     def rl_step(v):
         hv = blur(v)
-        ratio = np.where(mask > 0, yext / np.maximum(hv, tiny), 0).astype(dt, copy=False)
+        np.maximum(hv, tiny, out=hv)
+        # yext is 0 outside the observed frame, so the ratio is masked for free
+        ratio = (yext / hv).astype(dt, copy=False)
         corr = sfft.irfftn(sfft.rfftn(ratio, axes=axes) * Hc, s=prob.ext_shape, axes=axes)
+        corr *= inv_norm
         if tv > 0:
             den = 1.0 - tv * _tv_divergence(v, sig_axes, 1e-3 * float(np.abs(yv).max() or 1)) \
                 * inv_norm
-            den = np.maximum(den, 0.1)
-            return (v * corr * inv_norm / den).astype(dt, copy=False), hv
-        return (v * corr * inv_norm).astype(dt, copy=False), hv
+            corr /= np.maximum(den, 0.1)
+        corr *= v
+        return corr.astype(dt, copy=False), hv
 
     x_prev = None
     g1 = g2 = None
