@@ -21,10 +21,10 @@ rng = np.random.default_rng(0)
 
 # %%
 # A scene larger than the frame, blurred, then cropped: the frame's edges are real edges.
-scene = 255 * ts.piecewise_smooth_image(320)
+scene = 255 * ts.piecewise_smooth_image(256)
 h = ts.boxcar_kernel(9, ndim=2)
-x = scene[32:288, 32:288]
-blurred = ds.blur(scene, h, boundary="reflect")[32:288, 32:288]
+x = scene[32:224, 32:224]
+blurred = ds.blur(scene, h, boundary="reflect")[32:224, 32:224]
 sigma = ds.metrics.sigma_for_bsnr(blurred, 40)
 y = blurred + sigma * rng.standard_normal(x.shape)
 print(f"true noise sd {sigma:.3f}, estimated {ds.estimate_noise(y):.3f}")

@@ -186,3 +186,14 @@ def test_result_object():
     assert ax is not None
     res2 = ds.wiener(np.stack([y, y]), k)
     assert res2.plot() is not None
+
+
+def test_docstring_examples():
+    # every public docstring example runs and gives what it says
+    import doctest
+    import sys
+    for name in ("deconv.signal", "deconv.signal.noise", "deconv.signal.wiener",
+                 "deconv.signal.forward", "deconv.signal.waved", "deconv.signal.tv",
+                 "deconv.signal.richardson_lucy"):
+        res = doctest.testmod(sys.modules[name])
+        assert res.failed == 0, name

@@ -18,7 +18,6 @@ rule, ``summary()`` and ``plot()``. The PSF is a small centred kernel (centre at
 ``size // 2``, as in :func:`scipy.ndimage.convolve`) whose ``ndim`` is the signal
 dimension, or an OTF (``otf=True``). Output is never clipped unless ``clip=`` is given.
 """
-import numpy as np
 import scipy.ndimage as ndi
 
 from deconv._validation import check_choice
@@ -26,11 +25,13 @@ from deconv.signal import metrics, testsignals
 from deconv.signal._operator import make_problem, validate_psf, validate_signal
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
+# each function has the name of its module; importing it here rebinds the package
+# attribute to the function (as scipy does), so ``ds.forward(...)`` is the function
 from deconv.signal.wiener import tikhonov, unsupervised_wiener, wiener
-from deconv.signal.richardson_lucy import richardson_lucy  # noqa: E402  (function shadows module)
-from deconv.signal.forward import forward  # noqa: E402
-from deconv.signal.waved import waved  # noqa: E402
-from deconv.signal.tv import tv  # noqa: E402
+from deconv.signal.richardson_lucy import richardson_lucy
+from deconv.signal.forward import forward
+from deconv.signal.waved import waved
+from deconv.signal.tv import tv
 
 __all__ = ["wiener", "tikhonov", "unsupervised_wiener", "richardson_lucy", "forward",
            "waved", "tv", "estimate_noise", "blur", "DeconvolutionResult", "metrics",
@@ -59,8 +60,8 @@ def blur(x, psf, *, boundary="periodic"):
     --------
     >>> import numpy as np
     >>> from deconv.signal import blur
-    >>> blur(np.eye(1, 5, 2)[0], [1 / 3, 1 / 3, 1 / 3])
-    array([0.        , 0.33333333, 0.33333333, 0.33333333, 0.        ])
+    >>> blur([0.0, 0.0, 3.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], boundary="reflect")
+    array([0., 1., 1., 1., 0.])
     """
     boundary = check_choice(boundary, "boundary", ("periodic", "reflect", "nearest", "constant"))
     arr = validate_signal(x, "x")

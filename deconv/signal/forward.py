@@ -37,7 +37,7 @@ from deconv._validation import check_int, check_positive_scalar
 from deconv.signal._operator import make_problem, masked_solve, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _Spectral, _minimise_log
+from deconv.signal.wiener import _cg_budget, _Spectral, _minimise_log
 
 __all__ = ["forward"]
 
@@ -199,7 +199,8 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             # pilot's border ringing would otherwise leak into |X0|^2
             axes = tuple(range(prob.ndim))
             start = np.roll(sel.irfft(X0), prob.offset, axis=axes)
-            xg, _, _ = masked_solve(prob, grid[idx], lam0 * Dsq, x0=start, tol=1e-5, maxiter=30)
+            xg, _, _ = masked_solve(prob, grid[idx], lam0 * Dsq, x0=start, tol=1e-5,
+                                    maxiter=_cg_budget(prob))
             X0 = np.fft.rfftn(np.roll(xg, [-o for o in prob.offset], axis=axes))
         PX = X0.real ** 2 + X0.imag ** 2
 
@@ -243,7 +244,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             # cap: frequencies damped 1e4-fold are gone anyway, and an unbounded symbol
             # would wreck the conditioning of the CG system
             xg, it, rel = masked_solve(prob, grid[idx], np.minimum(reg, 1e4 * A.max()), x0=start,
-                                       tol=1e-5, maxiter=30)
+                                       tol=1e-5, maxiter=_cg_budget(prob))
             cg_its.append(it)
             xt = prob.crop(xg)
         else:

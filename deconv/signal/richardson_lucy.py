@@ -51,8 +51,9 @@ def _tv_divergence(x, axes, eps):
     return div
 
 
-def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=True,
-                    stop="auto", noise_std=None, tol=1e-4, x0=None, clip=None):
+def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, damping=None,
+                    accelerate=True, stop="auto", noise_std=None, tol=1e-4, x0=None,
+                    clip=None):
     r"""Richardson-Lucy (EM) deconvolution, boundary-correct, optionally accelerated.
 
     Parameters
@@ -72,6 +73,13 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
     tv : float
         Weight of the total-variation regularisation (Dey et al. 2006; 0 = plain RL).
         Typical values 1e-3 to 1e-2 for data scaled to ~1.
+    damping : float, optional
+        White's damping threshold ``T`` (in noise standard deviations): pixels whose
+        Poisson deviance :math:`D_i = 2[y_i\ln(y_i/(Hx)_i) - y_i + (Hx)_i]` is below
+        :math:`T^2` are already fitted to within the noise and stop driving the
+        update: the ratio :math:`y/Hx` becomes :math:`1 + U^{N-1}(N - (N-1)U)(y/Hx - 1)`
+        with :math:`U = \min(1, D/T^2)`, ``N = 10`` (White 1994). Suppresses noise
+        amplification in flat regions; typical ``T`` 1-3.
     accelerate : bool
         Biggs-Andrews vector extrapolation (about 2-3x fewer iterations).
     stop : {"auto", "poisson", "discrepancy", "tol", None}
@@ -98,6 +106,8 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
 
     References
     ----------
+    White, R. L. (1994). Image restoration using the damped Richardson-Lucy method.
+    *Proc. SPIE* 2198, 1342-1348.
     Richardson, W. H. (1972). *J. Opt. Soc. Am.* 62, 55-59. Lucy, L. B. (1974).
     *Astron. J.* 79, 745-754. Bertero, M. & Boccacci, P. (2005). A simple method for the
     reduction of boundary effects in the Richardson-Lucy approach to image
@@ -111,7 +121,7 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
     --------
     >>> import numpy as np
     >>> import deconv.signal as ds
-    >>> x = 10 + ds.testsignals.bumps(512) * 20
+    >>> x = 100 + ds.testsignals.bumps(512) * 200
     >>> h = ds.testsignals.gaussian_kernel(4.0)
     >>> y = np.random.default_rng(0).poisson(ds.blur(x, h, boundary="reflect")).astype(float)
     >>> res = ds.richardson_lucy(y, h)
@@ -121,6 +131,8 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
     boundary = check_choice(boundary, "boundary", ("auto", "model", "periodic", "reflect", "pad"))
     n_iter = check_int(n_iter, "n_iter", min_value=1)
     tv = check_positive_scalar(tv, "tv", allow_zero=True)
+    if damping is not None:
+        damping = check_positive_scalar(damping, "damping")
     stop = check_choice(stop, "stop", ("auto", "poisson", "discrepancy", "tol", None))
     tol = check_positive_scalar(tol, "tol")
     if not isinstance(accelerate, (bool, np.bool_)):
@@ -183,14 +195,24 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
 
     def rl_step(v):
         hv = blur(v)
-        ratio = np.where(mask > 0, yext / np.maximum(hv, tiny), 0).astype(dt, copy=False)
+        np.maximum(hv, tiny, out=hv)
+        # yext is 0 outside the observed frame, so the ratio is masked for free
+        ratio = (yext / hv).astype(dt, copy=False)
+        if damping is not None:
+            # White (1994): damp the ratio where the fit is already within T sigma
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dev = 2.0 * (np.where(yext > 0, yext * np.log(ratio), 0.0) - yext + hv)
+            U = np.minimum(np.maximum(dev, 0.0) / damping ** 2, 1.0)
+            ratio = (1.0 + U ** 9 * (10.0 - 9.0 * U) * (ratio - 1.0)) * mask
+            ratio = ratio.astype(dt, copy=False)
         corr = sfft.irfftn(sfft.rfftn(ratio, axes=axes) * Hc, s=prob.ext_shape, axes=axes)
+        corr *= inv_norm
         if tv > 0:
             den = 1.0 - tv * _tv_divergence(v, sig_axes, 1e-3 * float(np.abs(yv).max() or 1)) \
                 * inv_norm
-            den = np.maximum(den, 0.1)
-            return (v * corr * inv_norm / den).astype(dt, copy=False), hv
-        return (v * corr * inv_norm).astype(dt, copy=False), hv
+            corr /= np.maximum(den, 0.1)
+        corr *= v
+        return corr.astype(dt, copy=False), hv
 
     x_prev = None
     g1 = g2 = None
@@ -248,4 +270,5 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, accelerate=Tr
         noise_std=(float(np.sqrt(target)) if one else np.sqrt(target)) if stop == "discrepancy" else None,
         boundary="auto (H^T 1 normalised)" if prob.boundary == "masked" else prob.boundary,
         n_iter=int(np.max(it_done)), rule=f"stop={stop}",
-        info={"iterations": iters, "accelerated": bool(accelerate), "ndim": prob.ndim})
+        info={"iterations": iters, "accelerated": bool(accelerate), "ndim": prob.ndim,
+              "damping": damping})

@@ -164,7 +164,7 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(2.0), j0=3, j1="auto", otf=Fals
     >>> import numpy as np
     >>> import deconv.signal as ds
     >>> x = ds.testsignals.lidar(2048)
-    >>> h = ds.testsignals.boxcar_kernel(9)
+    >>> h = ds.testsignals.gamma_kernel(1.0, 8.0)
     >>> y = ds.blur(x, h) + 0.05 * np.random.default_rng(0).standard_normal(2048)
     >>> res = ds.waved(y, h)
     >>> bool(ds.metrics.isnr(x, y, res) > 3)
