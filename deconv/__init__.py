@@ -26,6 +26,7 @@ _SUBMODULES = (
 _LAZY_ATTRS = {
     "DeconvolutionKDE": ("density", "DeconvolutionKDE"),
     "DeconvolvedDensity": ("density", "DeconvolvedDensity"),
+    "exact_mise": ("density", "exact_mise"),
     "MeasurementError": ("eiv", "MeasurementError"),
     "simex": ("eiv", "simex"),
     "nuts": ("sampling", "nuts"),
