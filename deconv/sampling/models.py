@@ -53,6 +53,19 @@ class _Model:
     def dim(self):
         return self.kernel.dim
 
+    @property
+    def unconstrained_names(self):
+        """Names of the sampler's coordinates (scales as ``log_<name>``), e.g. for ``init``."""
+        names = []
+        logs = set(self.log_scale_index)
+        for i in range(self.dim):
+            n = self._unc_name(i)
+            names.append(f"log_{n}" if i in logs else n)
+        return names
+
+    def _unc_name(self, i):
+        return self.names[i]
+
     def logp_grad(self, z):
         """Log density on the unconstrained scale and its gradient (for checks and MAP)."""
         return self.kernel.logp_grad(np.ascontiguousarray(z, dtype=np.float64))
@@ -113,6 +126,11 @@ class EightSchools(_Model):
         if not self.centered:
             self.names += [f"eta[{j}]" for j in range(J)]
 
+    def _unc_name(self, i):
+        if i < 2:
+            return self.names[i]
+        return f"{'theta' if self.centered else 'eta'}[{i - 2}]"
+
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)
         mu, tau, v = z[..., :1], np.exp(z[..., 1:2]), z[..., 2:]
@@ -172,6 +190,13 @@ class HierarchicalLinear(_Model):
         self.names += [f"a[{j}]" for j in range(J)]
         if self.random_slopes:
             self.names += [f"b[{j}]" for j in range(J)]
+
+    def _unc_name(self, i):
+        o = 5 if self.random_slopes else 4
+        if i < o:
+            return self.names[i]
+        j = i - o
+        return f"z_a[{j}]" if j < self.n_groups else f"z_b[{j - self.n_groups}]"
 
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)
@@ -247,6 +272,9 @@ class HierarchicalGLM(_Model):
                                     0 if self.family == "logistic" else 1)
         self.log_scale_index = self.log_scale_natural_index = [p]
         self.names = [f"beta[{k}]" for k in range(p)] + ["sigma_a"] + [f"a[{j}]" for j in range(J)]
+
+    def _unc_name(self, i):
+        return self.names[i] if i <= self.p else f"z[{i - self.p - 1}]"
 
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)

@@ -154,8 +154,10 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
         ``(d,)``), or a compiled model from :mod:`deconv.sampling.models` (the fast path: whole
         trajectories run in C).
     init : array_like, shape (d,) or (chains, d), optional
-        Initial values on the natural scale. Default: uniform(-2, 2) on the unconstrained scale,
-        redrawn up to ``init_tries`` times until the log density and gradient are finite.
+        Initial values on the natural scale for a Python model; for a built-in model, on its
+        unconstrained scale (``model.unconstrained_names``: scales as logs). Default:
+        uniform(-2, 2) on the unconstrained scale, redrawn up to ``init_tries`` times until the
+        log density and gradient are finite.
     chains, warmup, draws : int
         Number of chains (independent streams spawned from ``rng``), warm-up iterations
         (adaptation; discarded) and kept draws per chain.
