@@ -224,7 +224,7 @@ cdef bint build_tree(Sampler* s, int depth, Point* z_propose, double* ps_beg, do
         s.n_leapfrog += 1
         velocity(s, s.z.p, ps_beg)
         h = -s.z.lp + 0.5 * dot(s.z.p, ps_beg, d)
-        if isnan(h):
+        if isnan(h) or h == -INFINITY:   # NaN or +inf log density: not a valid state
             h = INFINITY
         if h - s.H0 > s.max_dH:
             if not s.divergent:
@@ -399,7 +399,7 @@ cdef void init_stepsize(Sampler* s, Point* cur) noexcept nogil:
         if s.m.status:
             return
         h = hamiltonian(s, &s.z)
-        if isnan(h):
+        if isnan(h) or h == -INFINITY:
             h = INFINITY
         delta_H = H0 - h
         if direction == 0:

@@ -324,8 +324,8 @@ def test_python_twin_gives_the_same_posterior():
     q = np.random.default_rng(0).normal(size=10)
     assert_allclose(f(q)[0], m.logp_grad(q)[0], rtol=1e-12)
     assert_allclose(f(q)[1], m.logp_grad(q)[1], rtol=1e-10, atol=1e-12)
-    a = dc.sampling.nuts(m, chains=4, warmup=500, draws=1000, rng=1, warn=False)
-    b = dc.sampling.nuts(f, dim=10, chains=4, warmup=500, draws=1000, rng=2, warn=False)
+    a = dc.sampling.nuts(m, chains=4, warmup=300, draws=500, rng=1, warn=False)
+    b = dc.sampling.nuts(f, dim=10, chains=4, warmup=300, draws=500, rng=2, warn=False)
     za, zb = a.unconstrained, b.draws
     se = np.hypot(dc.sampling.mcse_mean(za), dc.sampling.mcse_mean(zb))
     assert np.all(np.abs(za.mean(axis=(0, 1)) - zb.mean(axis=(0, 1))) < 4 * se)

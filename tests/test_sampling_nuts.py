@@ -302,3 +302,15 @@ def test_fixed_dense_metric_and_validation():
         nuts(f, np.zeros(2), metric="diag", inv_metric=cov)
     with pytest.raises(ValueError, match="inv_metric"):
         nuts(f, np.zeros(2), inv_metric=[1.0, -1.0])
+
+
+def test_plus_infinite_log_density_is_a_divergence_not_a_nan():
+    def f(x):
+        if x[0] > 1.5:
+            return np.inf, np.zeros(1)
+        return -0.5 * x[0] ** 2, -x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dc.SamplingWarning)
+        post = nuts(f, [0.0], chains=2, warmup=200, draws=300, rng=0)
+    assert np.all(np.isfinite(post.draws)) and np.all(post.draws <= 1.5)
+    assert post.n_divergent > 0
