@@ -42,6 +42,15 @@ def test_mvn_diagonal_scales():
     assert_allclose(post.inv_metric.mean(0), sd ** 2, rtol=0.5)
 
 
+def test_nutpie_schedule_exact_gaussian():
+    sd = np.array([0.1, 1.0, 10.0])
+    post = nuts(gaussian(np.zeros(3), np.diag(sd ** 2)), dim=3, chains=4, warmup=400, draws=500,
+                rng=4, metric="nutpie")
+    _check_moments(post.draws, np.zeros(3), sd)
+    # for independent Gaussians sqrt(var(q)/var(grad)) = sd^2 exactly in expectation
+    assert_allclose(post.inv_metric.mean(0), sd ** 2, rtol=0.3)
+
+
 def test_mvn_strongly_correlated():
     rho = 0.95
     cov = np.array([[1.0, rho, 0.0], [rho, 1.0, 0.0], [0.0, 0.0, 4.0]])
