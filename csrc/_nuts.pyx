@@ -484,6 +484,16 @@ cdef void windows_next(Windows* w) noexcept nogil:
             w.next_window = last
 
 
+cdef void tick(void* bar, int n) noexcept nogil:
+    # progress bar update (Python object), every 50 iterations: the GIL is taken only then
+    if bar != NULL:
+        with gil:
+            try:
+                (<object> bar).update(n)
+            except Exception:
+                pass
+
+
 # --------------------------------------------------------------------------------------------
 # nutpie-style warm-up (metric_mode 4): the gradient-based diagonal estimate is refreshed after
 # every draw from a "foreground" window while a "background" window fills up and replaces it
@@ -491,7 +501,7 @@ cdef void windows_next(Windows* w) noexcept nogil:
 # step size. Dual averaging runs throughout and restarts for the final phase.
 cdef int warmup_nutpie(Sampler* s, Point* cur, int n_warmup, double* tw, DualAveraging* da,
                        double* warm_accept, double* warm_step, double* warm_draws,
-                       int* warm_nleap) noexcept nogil:
+                       int* warm_nleap, void* bar) noexcept nogil:
     cdef Py_ssize_t i, d = s.d
     cdef int t, nf = 0, nb = 0, switch
     cdef int final_start = n_warmup - <int> (0.15 * n_warmup)
@@ -520,6 +530,8 @@ cdef int warmup_nutpie(Sampler* s, Point* cur, int n_warmup, double* tw, DualAve
         warm_nleap[t] = tr.n_leapfrog
         memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
         s.eps = da_learn(da, tr.accept)
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
         if t < final_start:
             nf += 1
             nb += 1
@@ -568,7 +580,8 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
                    double target_accept, int init_buffer, int base_window, int term_buffer, double* draws, double* lp_out, double* accept_out,
                    double* step_out, int* depth_out, int* nleap_out, int* div_out,
                    double* energy_out, double* divpos_out, double* warm_accept,
-                   double* warm_step, double* warm_draws, int* warm_nleap) noexcept nogil:
+                   double* warm_step, double* warm_draws, int* warm_nleap,
+                   void* bar) noexcept nogil:
     cdef Py_ssize_t i, j, d = s.d
     cdef int t, rc, n_win = 0
     cdef Transition tr
@@ -612,7 +625,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
 
     if metric_mode == 4:
         rc = warmup_nutpie(s, cur, n_warmup, tw, &da, warm_accept, warm_step, warm_draws,
-                           warm_nleap)
+                           warm_nleap, bar)
         if rc != 0:
             free(tw); free(mq); free(cm)
             return rc
@@ -626,6 +639,8 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
         warm_nleap[t] = tr.n_leapfrog
         memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
         s.eps = da_learn(&da, tr.accept)
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
         if metric_mode > 0 and windows_in(&win):
             n_win += 1
             dn = <double> n_win
@@ -685,6 +700,8 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
             free(tw); free(mq); free(cm)
             return -1
         memcpy(draws + t * d, cur.q, d * sizeof(double))
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
         lp_out[t] = cur.lp
         accept_out[t] = tr.accept
         step_out[t] = s.eps
@@ -713,7 +730,7 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
                  double[::1] accept, double[::1] step, int[::1] depth, int[::1] n_leapfrog,
                  int[::1] divergent, double[::1] energy, double[:, ::1] div_pos,
                  double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws,
-                 int[::1] warm_nleap):
+                 int[::1] warm_nleap, object progress=None):
     """Run one chain; outputs are filled in place. Returns the final step size.
 
     The caller validates every shape (this kernel does not). ``metric_mode``: 0 fixed metric,
@@ -759,7 +776,8 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
                            init_buffer, base_window, term_buffer,
                            &draws[0, 0], &lp[0], &accept[0], &step[0], &depth[0],
                            &n_leapfrog[0], &divergent[0], &energy[0], &div_pos[0, 0],
-                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0])
+                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0],
+                           NULL if progress is None else <void*> progress)
     if rc == -2:
         raise MemoryError("could not allocate the sampler workspace")
     return rc, s.eps

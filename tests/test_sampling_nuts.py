@@ -323,3 +323,25 @@ def test_plus_infinite_log_density_is_a_divergence_not_a_nan():
         post = nuts(f, [0.0], chains=2, warmup=200, draws=300, rng=0)
     assert np.all(np.isfinite(post.draws)) and np.all(post.draws <= 1.5)
     assert post.n_divergent > 0
+
+
+def test_progress_bar_counts_iterations(monkeypatch):
+    import sys
+    nuts_mod = sys.modules["deconv.sampling.nuts"]  # the module (the package exports the function)
+
+    class Bar:
+        def __init__(self, total, desc, enabled):
+            self.total, self.n = total, 0
+        def update(self, k):
+            self.n += k
+        def __enter__(self):
+            return self
+        def __exit__(self, *a):
+            return False
+    bars = []
+    monkeypatch.setattr(nuts_mod, "progress_bar", lambda *a: bars.append(Bar(*a)) or bars[-1])
+    f = gaussian(np.zeros(2), np.eye(2))
+    post = nuts(f, np.zeros(2), chains=2, warmup=100, draws=150, rng=0, progress=True, warn=False)
+    assert bars[0].total == 500 and bars[0].n == 500   # updated every 50 iterations
+    quiet = nuts(f, np.zeros(2), chains=2, warmup=100, draws=150, rng=0, warn=False)
+    np.testing.assert_array_equal(post.draws, quiet.draws)   # the bar does not touch the rng
