@@ -345,3 +345,16 @@ def test_progress_bar_counts_iterations(monkeypatch):
     assert bars[0].total == 500 and bars[0].n == 500   # updated every 50 iterations
     quiet = nuts(f, np.zeros(2), chains=2, warmup=100, draws=150, rng=0, warn=False)
     np.testing.assert_array_equal(post.draws, quiet.draws)   # the bar does not touch the rng
+
+
+def test_bounded_and_upper_constraints():
+    # Beta(2, 5) on (0, 1) via a (lo, hi) bound, and -Exponential(1) on (-inf, 0)
+    def logp(x):
+        a, b = x
+        return (np.log(a) + 4 * np.log1p(-a) + b,
+                np.array([1 / a - 4 / (1 - a), 1.0]))
+    post = nuts(logp, dim=2, constraints=[(0, 1), (None, 0.0)], chains=4, warmup=300,
+                draws=600, rng=8)
+    be = stats.beta(2, 5)
+    _check_moments(post.draws, [be.mean(), -1.0], [be.std(), 1.0])
+    assert np.all((post.draws[..., 0] > 0) & (post.draws[..., 0] < 1) & (post.draws[..., 1] < 0))

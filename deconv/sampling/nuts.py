@@ -319,7 +319,7 @@ def nuts(model, init=None, *, chains=4, warmup=1000, draws=1000, rng=None, targe
              for k in ("lp", "accept_stat", "step_size", "tree_depth", "n_leapfrog", "diverging",
                        "energy")}
     divpos = np.stack([r["div_pos"] for r in results])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(all="ignore"):   # NaN rows (no divergence) and far-out positions
         divpos = target.constrain(divpos)
     post = Posterior(
         x, target.names, stats=stats, divergence_positions=divpos,
