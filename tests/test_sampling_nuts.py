@@ -358,3 +358,13 @@ def test_bounded_and_upper_constraints():
     be = stats.beta(2, 5)
     _check_moments(post.draws, [be.mean(), -1.0], [be.std(), 1.0])
     assert np.all((post.draws[..., 0] > 0) & (post.draws[..., 0] < 1) & (post.draws[..., 1] < 0))
+
+
+def test_inputs_not_mutated():
+    f = gaussian(np.zeros(2), np.diag([1.0, 4.0]))
+    init = np.array([[0.5, -0.5], [0.1, 0.2]])
+    minv = np.array([1.0, 2.0])
+    init0, minv0 = init.copy(), minv.copy()
+    nuts(f, init, chains=2, warmup=100, draws=100, inv_metric=minv, rng=0, warn=False)
+    np.testing.assert_array_equal(init, init0)
+    np.testing.assert_array_equal(minv, minv0)
