@@ -272,6 +272,11 @@ def test_model_bad_input():
         ErrorsInVariables([1.0, 2.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="length"):
         EightSchools([1, 2, 3], [1, 1]).logp_grad(np.zeros(3))
+    es = EightSchools([1.0, 2.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="built-in"):
+        dc.sampling.nuts(es, constraints=["positive"] * 4)
+    with pytest.raises(ValueError, match="parameters"):
+        dc.sampling.nuts(es, init=np.zeros(3))
 
 
 def test_glm_recovers_truth():

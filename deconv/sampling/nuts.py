@@ -26,7 +26,7 @@ class Target:
     ``constrain(z)`` (natural-scale values, possibly with derived quantities appended).
     """
 
-    def __init__(self, kernel, dim, names, constrain=None, unconstrain=None, python_error=None):
+    def __init__(self, kernel, dim, names, constrain=None, unconstrain=None):
         self.kernel = kernel
         self.dim = int(dim)
         self.names = list(names)
@@ -57,9 +57,13 @@ class Target:
 def as_target(model, dim=None, names=None, constraints=None):
     """Turn a built-in model or a callable ``logp_grad(x) -> (logp, grad)`` into a :class:`Target`."""
     from deconv._kernels import _nuts
+    builtin = isinstance(model, Target) or (hasattr(model, "target") and callable(model.target))
+    if builtin and (constraints is not None or names is not None):
+        raise ValueError("constraints and names are for Python models; a built-in model "
+                         "already knows its parameters")
     if isinstance(model, Target):
         return model
-    if hasattr(model, "target") and callable(model.target):
+    if builtin:
         return model.target()
     if not callable(model):
         raise TypeError("model must be a callable logp_grad(x) -> (log_density, gradient) or a "
