@@ -157,6 +157,10 @@ class HierarchicalLinear(_Model):
         Group labels (any hashable values; sorted unique labels define the groups).
     random_slopes : bool
         Also let the slope vary by group.
+    centered : bool
+        Sample the group effects themselves (``a[g] ~ N(mu_a, sigma_a^2)``) instead of the
+        standardised ``z`` (default ``False``). Centred is better when every group has much data,
+        non-centred when many groups have little (the usual funnel).
 
     Notes
     -----
@@ -169,9 +173,10 @@ class HierarchicalLinear(_Model):
     Models*. Cambridge University Press.
     """
 
-    def __init__(self, y, x, group, random_slopes=False):
+    def __init__(self, y, x, group, random_slopes=False, centered=False):
         from deconv._kernels._models import CompiledModel
-        self._init_args = (y, x, group, random_slopes)
+        self._init_args = (y, x, group, random_slopes, centered)
+        self.centered = bool(centered)
         y = as_1d_float(y, "y")
         x = as_1d_float(x, "x")
         check_same_length(y=y, x=x)
@@ -180,8 +185,9 @@ class HierarchicalLinear(_Model):
         self.random_slopes = bool(random_slopes)
         dim = 4 + J + (1 + J if self.random_slopes else 0)
         self.y, self.x, self.group_index = y, x, g
+        flag = int(self.random_slopes) + 2 * int(self.centered)
         self.kernel = CompiledModel("hier_linear", dim, y, _group_stats(y, x, g, J), np.ones(1),
-                                    np.zeros(1), g, J, 0, int(self.random_slopes))
+                                    np.zeros(1), g, J, 0, flag)
         self.n_groups = J
         self.log_scale_index = [2, 3, 4] if self.random_slopes else [2, 3]
         self.log_scale_natural_index = self.log_scale_index
@@ -197,18 +203,21 @@ class HierarchicalLinear(_Model):
         if i < o:
             return self.names[i]
         j = i - o
-        return f"z_a[{j}]" if j < self.n_groups else f"z_b[{j - self.n_groups}]"
+        a, b = ("a", "b") if self.centered else ("z_a", "z_b")
+        return f"{a}[{j}]" if j < self.n_groups else f"{b}[{j - self.n_groups}]"
 
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)
         J = self.n_groups
         mu_a, mu_b = z[..., 0:1], z[..., 1:2]
         sa, sy = np.exp(z[..., 2:3]), np.exp(z[..., 3:4])
+        c = self.centered
         if not self.random_slopes:
-            return np.concatenate([mu_a, mu_b, sa, sy, mu_a + sa * z[..., 4:4 + J]], axis=-1)
+            a = z[..., 4:4 + J] if c else mu_a + sa * z[..., 4:4 + J]
+            return np.concatenate([mu_a, mu_b, sa, sy, a], axis=-1)
         sb = np.exp(z[..., 4:5])
-        a = mu_a + sa * z[..., 5:5 + J]
-        b = mu_b + sb * z[..., 5 + J:5 + 2 * J]
+        a = z[..., 5:5 + J] if c else mu_a + sa * z[..., 5:5 + J]
+        b = z[..., 5 + J:5 + 2 * J] if c else mu_b + sb * z[..., 5 + J:5 + 2 * J]
         return np.concatenate([mu_a, mu_b, sa, sy, sb, a, b], axis=-1)
 
 
