@@ -236,6 +236,8 @@ def test_posterior_container(tmp_path):
     s = post.summary()
     text = str(s)
     assert "ess_bulk" in text and "r_hat" in text and "a" in text
+    only_b = str(post.summary(names="b", level=0.8))
+    assert "10%" in only_b and "\na " not in only_b and "\nb " in only_b
     assert post["a"].shape == (2, 200)
     assert post.ebfmi().shape == (2,)
     path = tmp_path / "post.npz"
