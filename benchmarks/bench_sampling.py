@@ -100,7 +100,7 @@ def main(quick=False):
     nc = EightSchools(es["y"], es["sigma"])
     results = {}
     print("== eight schools, non-centred, 4 x (1000 + 1000) ==")
-    for metric in ("grad", "diag"):
+    for metric in ("grad", "nutpie", "diag", "dense"):
         a = _measure(lambda s: dc.sampling.nuts(nc, rng=s, metric=metric, warn=False), seeds)
         results[("es", metric)] = _report(f"deconv compiled, metric={metric}", a)
     f = _twin_eight_schools(es["y"], es["sigma"])
@@ -110,7 +110,7 @@ def main(quick=False):
     print("== radon-like random intercepts (919 obs, 85 groups), 4 x (1000 + 1000) ==")
     r = radon_like(rng=0)
     rm = HierarchicalLinear(r["y"], r["x"], r["county"])
-    for metric in ("grad", "diag"):
+    for metric in ("grad", "nutpie", "diag"):
         a = _measure(lambda s: dc.sampling.nuts(rm, rng=s, metric=metric, warn=False),
                      list(seeds)[:5])
         results[("radon", metric)] = _report(f"deconv compiled, metric={metric}", a)

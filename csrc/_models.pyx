@@ -93,7 +93,8 @@ cdef double eight_schools(void* ctx, const double* q, double* grad) noexcept nog
 cdef double hier_linear(void* ctx, const double* q, double* grad) noexcept nogil:
     cdef Data* D = <Data*> ctx
     cdef Py_ssize_t j, J = D.J
-    cdef bint slopes = D.flag == 1
+    cdef bint slopes = (D.flag & 1) != 0
+    cdef bint centred = (D.flag & 2) != 0
     cdef Py_ssize_t oz = 5 if slopes else 4
     cdef Py_ssize_t ozb = oz + J
     cdef double mu_a = q[0], mu_b = q[1], sa = exp(q[2]), sy = exp(q[3])
@@ -106,12 +107,32 @@ cdef double hier_linear(void* ctx, const double* q, double* grad) noexcept nogil
     for j in range(J):
         st = D.x + 6 * j
         ng = st[0]
-        a = mu_a + sa * q[oz + j]
-        b = mu_b + sb * q[ozb + j] if slopes else mu_b
+        if centred:   # q holds a_g (and b_g) themselves
+            a = q[oz + j]
+            b = q[ozb + j] if slopes else mu_b
+        else:
+            a = mu_a + sa * q[oz + j]
+            b = mu_b + sb * q[ozb + j] if slopes else mu_b
         m = st[1] - a - b * st[2]
         ss += st[3] - 2.0 * b * st[5] + b * b * st[4] + ng * m * m
         ga = ng * m * isy2                            # d lp / d a_g
         gb = (st[5] - b * st[4] + ng * st[2] * m) * isy2   # d lp / d b_g
+        if centred:
+            # a_g ~ N(mu_a, sa^2): z = (a_g - mu_a) / sa enters the prior
+            m = (a - mu_a) / sa
+            grad[oz + j] = ga - m / sa
+            ga_sum += m / sa
+            gsa += m * m
+            lp -= 0.5 * m * m + q[2]
+            if slopes:
+                m = (b - mu_b) / sb
+                grad[ozb + j] = gb - m / sb
+                gb_sum += m / sb
+                gsb += m * m
+                lp -= 0.5 * m * m + q[4]
+            else:
+                gbeta += gb
+            continue
         ga_sum += ga
         gsa += ga * q[oz + j]
         grad[oz + j] = ga * sa - q[oz + j]
@@ -129,11 +150,12 @@ cdef double hier_linear(void* ctx, const double* q, double* grad) noexcept nogil
     lp += -0.5 * sa * sa / 25.0 + q[2] - 0.5 * sy * sy / 25.0 + q[3]
     grad[0] = ga_sum - mu_a / 100.0
     grad[1] = (gb_sum if slopes else gbeta) - mu_b / 100.0
-    grad[2] = sa * gsa - sa * sa / 25.0 + 1.0
+    # non-centred: d/dlog s = s * sum_g (dlp/da_g) z_g; centred: sum_g (m_g^2 - 1)
+    grad[2] = (gsa - J if centred else sa * gsa) - sa * sa / 25.0 + 1.0
     grad[3] = -D.n + ss * isy2 - sy * sy / 25.0 + 1.0
     if slopes:
         lp += -0.5 * sb * sb / 25.0 + q[4]
-        grad[4] = sb * gsb - sb * sb / 25.0 + 1.0
+        grad[4] = (gsb - J if centred else sb * gsb) - sb * sb / 25.0 + 1.0
     return lp
 
 

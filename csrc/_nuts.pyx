@@ -224,7 +224,7 @@ cdef bint build_tree(Sampler* s, int depth, Point* z_propose, double* ps_beg, do
         s.n_leapfrog += 1
         velocity(s, s.z.p, ps_beg)
         h = -s.z.lp + 0.5 * dot(s.z.p, ps_beg, d)
-        if isnan(h):
+        if isnan(h) or h == -INFINITY:   # NaN or +inf log density: not a valid state
             h = INFINITY
         if h - s.H0 > s.max_dH:
             if not s.divergent:
@@ -399,7 +399,7 @@ cdef void init_stepsize(Sampler* s, Point* cur) noexcept nogil:
         if s.m.status:
             return
         h = hamiltonian(s, &s.z)
-        if isnan(h):
+        if isnan(h) or h == -INFINITY:
             h = INFINITY
         delta_H = H0 - h
         if direction == 0:
@@ -484,15 +484,106 @@ cdef void windows_next(Windows* w) noexcept nogil:
             w.next_window = last
 
 
+cdef void tick(void* bar, int n) noexcept nogil:
+    # progress bar update (Python object), every 50 iterations: the GIL is taken only then
+    if bar != NULL:
+        with gil:
+            try:
+                (<object> bar).update(n)
+            except Exception:
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# nutpie-style warm-up (metric_mode 4): the gradient-based diagonal estimate is refreshed after
+# every draw from a "foreground" window while a "background" window fills up and replaces it
+# every `switch` draws (10 in the first 30% of warm-up, 80 later); the last 15% only tunes the
+# step size. Dual averaging runs throughout and restarts for the final phase.
+cdef int warmup_nutpie(Sampler* s, Point* cur, int n_warmup, double* tw, DualAveraging* da,
+                       double* warm_accept, double* warm_step, double* warm_draws,
+                       int* warm_nleap, void* bar) noexcept nogil:
+    cdef Py_ssize_t i, d = s.d
+    cdef int t, nf = 0, nb = 0, switch
+    cdef int final_start = n_warmup - <int> (0.15 * n_warmup)
+    cdef int early_end = <int> (0.3 * n_warmup)
+    cdef double dn, delta, vq, vg, est
+    cdef Transition tr
+    cdef double* w = <double*> malloc(8 * d * sizeof(double))
+    if w == NULL:
+        return -2
+    cdef double* fq = w           # foreground mean / M2 of q and of grad
+    cdef double* fq2 = w + d
+    cdef double* fg = w + 2 * d
+    cdef double* fg2 = w + 3 * d
+    cdef double* bq = w + 4 * d   # background
+    cdef double* bq2 = w + 5 * d
+    cdef double* bg = w + 6 * d
+    cdef double* bg2 = w + 7 * d
+    memset(w, 0, 8 * d * sizeof(double))
+    for t in range(n_warmup):
+        transition(s, cur, tw, &tr)
+        if s.m.status:
+            free(w)
+            return -1
+        warm_accept[t] = tr.accept
+        warm_step[t] = s.eps
+        warm_nleap[t] = tr.n_leapfrog
+        memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
+        s.eps = da_learn(da, tr.accept)
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
+        if t < final_start:
+            nf += 1
+            nb += 1
+            for i in range(d):
+                dn = <double> nf
+                delta = cur.q[i] - fq[i]
+                fq[i] += delta / dn
+                fq2[i] += delta * (cur.q[i] - fq[i])
+                delta = cur.g[i] - fg[i]
+                fg[i] += delta / dn
+                fg2[i] += delta * (cur.g[i] - fg[i])
+                dn = <double> nb
+                delta = cur.q[i] - bq[i]
+                bq[i] += delta / dn
+                bq2[i] += delta * (cur.q[i] - bq[i])
+                delta = cur.g[i] - bg[i]
+                bg[i] += delta / dn
+                bg2[i] += delta * (cur.g[i] - bg[i])
+            switch = 10 if t < early_end else 80
+            if nb >= switch:
+                memcpy(fq, bq, 4 * d * sizeof(double))
+                nf = nb
+                nb = 0
+                memset(bq, 0, 4 * d * sizeof(double))
+            if nf >= 4:
+                for i in range(d):
+                    vq = fq2[i]
+                    vg = fg2[i]
+                    if vq > 0.0 and vg > 0.0:
+                        est = sqrt(vq / vg)
+                        if est < 1e-10:
+                            est = 1e-10
+                        elif est > 1e10:
+                            est = 1e10
+                        s.minv[i] = est
+        if t + 1 == final_start:
+            init_stepsize(s, cur)
+            da_restart(da, s.eps)
+    free(w)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # one chain
 cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric_mode,
                    double target_accept, int init_buffer, int base_window, int term_buffer, double* draws, double* lp_out, double* accept_out,
                    double* step_out, int* depth_out, int* nleap_out, int* div_out,
                    double* energy_out, double* divpos_out, double* warm_accept,
-                   double* warm_step, double* warm_draws, int* warm_nleap) noexcept nogil:
+                   double* warm_step, double* warm_draws, int* warm_nleap,
+                   void* bar) noexcept nogil:
     cdef Py_ssize_t i, j, d = s.d
-    cdef int t, n_win = 0
+    cdef int t, rc, n_win = 0
     cdef Transition tr
     cdef DualAveraging da
     cdef Windows win
@@ -518,7 +609,7 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
     memset(mq, 0, 4 * d * sizeof(double))
 
     if n_warmup > 0:
-        if metric_mode == 2:
+        if metric_mode == 2 or metric_mode == 4:
             # nutpie's start: inverse metric 1/|grad| (clipped), a scale guess from one gradient
             # (a zero gradient, e.g. a start at the mode, says nothing: keep the given metric)
             for i in range(d):
@@ -532,7 +623,13 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
         init_stepsize(s, cur)
     da_restart(&da, s.eps)
 
-    for t in range(n_warmup):
+    if metric_mode == 4:
+        rc = warmup_nutpie(s, cur, n_warmup, tw, &da, warm_accept, warm_step, warm_draws,
+                           warm_nleap, bar)
+        if rc != 0:
+            free(tw); free(mq); free(cm)
+            return rc
+    for t in range(n_warmup if metric_mode != 4 else 0):
         transition(s, cur, tw, &tr)
         if s.m.status:
             free(tw); free(mq); free(cm)
@@ -542,6 +639,8 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
         warm_nleap[t] = tr.n_leapfrog
         memcpy(warm_draws + t * d, cur.q, d * sizeof(double))
         s.eps = da_learn(&da, tr.accept)
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
         if metric_mode > 0 and windows_in(&win):
             n_win += 1
             dn = <double> n_win
@@ -601,6 +700,8 @@ cdef int run_chain(Sampler* s, Point* cur, int n_warmup, int n_draws, int metric
             free(tw); free(mq); free(cm)
             return -1
         memcpy(draws + t * d, cur.q, d * sizeof(double))
+        if (t + 1) % 50 == 0:
+            tick(bar, 50)
         lp_out[t] = cur.lp
         accept_out[t] = tr.accept
         step_out[t] = s.eps
@@ -629,7 +730,7 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
                  double[::1] accept, double[::1] step, int[::1] depth, int[::1] n_leapfrog,
                  int[::1] divergent, double[::1] energy, double[:, ::1] div_pos,
                  double[::1] warm_accept, double[::1] warm_step, double[:, ::1] warm_draws,
-                 int[::1] warm_nleap):
+                 int[::1] warm_nleap, object progress=None):
     """Run one chain; outputs are filled in place. Returns the final step size.
 
     The caller validates every shape (this kernel does not). ``metric_mode``: 0 fixed metric,
@@ -675,7 +776,8 @@ def sample_chain(object capsule, const double[::1] q0, int n_warmup, int n_draws
                            init_buffer, base_window, term_buffer,
                            &draws[0, 0], &lp[0], &accept[0], &step[0], &depth[0],
                            &n_leapfrog[0], &divergent[0], &energy[0], &div_pos[0, 0],
-                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0])
+                           &warm_accept[0], &warm_step[0], &warm_draws[0, 0], &warm_nleap[0],
+                           NULL if progress is None else <void*> progress)
     if rc == -2:
         raise MemoryError("could not allocate the sampler workspace")
     return rc, s.eps

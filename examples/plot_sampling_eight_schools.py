@@ -44,7 +44,7 @@ print(mode.summary())
 # The posterior: NUTS on the compiled non-centred model (4 chains x 1000 draws).
 model = dc.sampling.models.EightSchools(y, sigma)
 post = dc.sampling.nuts(model, chains=4, warmup=1000, draws=1000, rng=1)
-print(post.summary())
+print(post.summary(names=["mu", "tau", "theta"]))
 tau = post["tau"]
 print(f"posterior mean of tau: {tau.mean():.2f} "
       f"(MCSE {dc.sampling.mcse_mean(tau):.2f}); mode: {mode['tau']:.2f}")

@@ -30,7 +30,7 @@ y = 0.5 + beta_true * x_true + rng.normal(0.0, 0.3, n)
 naive = np.polyfit(w, y, 1)
 model = dc.sampling.models.ErrorsInVariables(w, y, error_sd=0.8)
 post = dc.sampling.nuts(model, chains=4, warmup=1000, draws=1000, rng=0)
-print(post.summary().as_text().split("\n")[0])
+print(post.summary(names=["alpha", "beta", "mu_x", "sigma_x", "sigma_y"]))
 lo, hi = post.interval("beta", 0.9)
 print(f"naive slope {naive[0]:.3f}; posterior mean {post.mean('beta'):.3f} "
       f"(90% interval {lo:.3f} to {hi:.3f}); truth {beta_true}")

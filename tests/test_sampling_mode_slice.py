@@ -57,16 +57,16 @@ def test_slice_sampler_exact_targets():
     def logp(x):
         # Gamma(shape 3, rate 2) and N(1, 0.5^2), up to constants
         return 2 * np.log(x[0]) - 2 * x[0] - 2 * (x[1] - 1) ** 2
-    post = slice_sample(logp, dim=2, constraints=["positive", None], chains=2, warmup=200,
-                        draws=600, rng=1)
+    post = slice_sample(logp, dim=2, constraints=["positive", None], chains=2, warmup=150,
+                        draws=400, rng=1)
     m = post.draws.mean(axis=(0, 1))
     se = dc.sampling.mcse_mean(post.draws)
     assert np.all(np.abs(m - [g.mean(), 1.0]) < 4 * se)
     assert_allclose(post.draws.std(axis=(0, 1)), [g.std(), 0.5], rtol=0.1)
     assert np.all(post.rhat() < 1.01)
     # reproducible
-    again = slice_sample(logp, dim=2, constraints=["positive", None], chains=2, warmup=200,
-                         draws=600, rng=1)
+    again = slice_sample(logp, dim=2, constraints=["positive", None], chains=2, warmup=150,
+                         draws=400, rng=1)
     np.testing.assert_array_equal(post.draws, again.draws)
 
 

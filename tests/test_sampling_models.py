@@ -31,17 +31,24 @@ def twin_eight_schools(q, y, sigma, centered):
     return lp
 
 
-def twin_hier_linear(q, y, x, g, J, slopes):
+def twin_hier_linear(q, y, x, g, J, slopes, centred=False):
     mu_a, mu_b, lsa, lsy = q[:4]
     o = 5 if slopes else 4
-    a = mu_a + np.exp(lsa) * q[o:o + J]
-    b = mu_b + np.exp(q[4]) * q[o + J:o + 2 * J] if slopes else np.full(J, mu_b)
+    sa, sb = np.exp(lsa), (np.exp(q[4]) if slopes else 1.0)
+    if centred:
+        a = q[o:o + J]
+        b = q[o + J:o + 2 * J] if slopes else np.full(J, mu_b)
+        za, zb = (a - mu_a) / sa, (b - mu_b) / sb
+    else:
+        za, zb = q[o:o + J], q[o + J:o + 2 * J]
+        a = mu_a + sa * za
+        b = mu_b + sb * zb if slopes else np.full(J, mu_b)
     e = y - a[g] - b[g] * x
     lp = -len(y) * lsy - 0.5 * np.sum(e ** 2) / np.exp(2 * lsy)
     lp += -(mu_a ** 2 + mu_b ** 2) / 200 + _halfnormal(lsa, 5) + _halfnormal(lsy, 5)
-    lp += -0.5 * np.sum(q[o:o + J] ** 2)
+    lp += -0.5 * np.sum(za ** 2) - (J * lsa if centred else 0.0)
     if slopes:
-        lp += _halfnormal(q[4], 5) - 0.5 * np.sum(q[o + J:] ** 2)
+        lp += _halfnormal(q[4], 5) - 0.5 * np.sum(zb ** 2) - (J * q[4] if centred else 0.0)
     return lp
 
 
@@ -99,9 +106,10 @@ def _cases():
                     lambda q, c=c: twin_eight_schools(q, es["y"], es["sigma"], c)))
     r = radon_like(rng=1, n_groups=12, n=80, random_slopes=True)
     for s in (False, True):
-        out.append((f"hier_linear_{'slopes' if s else 'int'}",
-                    HierarchicalLinear(r["y"], r["x"], r["county"], random_slopes=s),
-                    lambda q, s=s: twin_hier_linear(q, r["y"], r["x"], r["county"], 12, s)))
+        for c in (False, True):
+            out.append((f"hier_linear_{'slopes' if s else 'int'}{'_c' if c else ''}",
+                        HierarchicalLinear(r["y"], r["x"], r["county"], random_slopes=s, centered=c),
+                        lambda q, s=s, c=c: twin_hier_linear(q, r["y"], r["x"], r["county"], 12, s, c)))
     n, J = 60, 7
     g = rng.integers(0, J, n)
     g[:J] = np.arange(J)
@@ -152,13 +160,41 @@ def test_compiled_and_python_paths_agree(name, model, twin):
     np.testing.assert_array_equal(a.unconstrained, b.draws)
 
 
-def test_eight_schools_posterior():
-    # Posterior of tau for eight schools with these priors: mean ~3.6, sd ~3.2 (Stan,
-    # posteriordb "eight_schools_noncentered"); mu mean ~4.4, sd ~3.3.
+def _eight_schools_exact_moments():
+    # Exact posterior moments by 1-D quadrature: mu integrates out analytically given tau
+    # (normal prior N(0, 5^2), y_j ~ N(mu, sigma_j^2 + tau^2)), leaving p(tau | y) on a line.
+    from scipy import integrate
+    es = eight_schools()
+    y, s = es["y"], es["sigma"]
+
+    def parts(tau):
+        v = s ** 2 + tau ** 2
+        P = 1 / 25 + np.sum(1 / v)
+        S = np.sum(y / v)
+        logml = -0.5 * np.log(P) - 0.5 * np.sum(np.log(v)) + 0.5 * S ** 2 / P - 0.5 * np.sum(y ** 2 / v)
+        return logml - np.log1p(tau ** 2 / 25), S / P, 1 / P   # log p(tau|y)+c, E[mu|tau], Var[mu|tau]
+    c = parts(3.0)[0]
+    dens = lambda t: np.exp(parts(t)[0] - c)
+    Z = integrate.quad(dens, 0, np.inf, limit=500)[0]
+    E = lambda f: integrate.quad(lambda t: f(t) * dens(t), 0, np.inf, limit=500)[0] / Z
+    tau_m = E(lambda t: t)
+    tau_sd = np.sqrt(E(lambda t: t * t) - tau_m ** 2)
+    mu_m = E(lambda t: parts(t)[1])
+    mu_sd = np.sqrt(E(lambda t: parts(t)[2] + parts(t)[1] ** 2) - mu_m ** 2)
+    return mu_m, mu_sd, tau_m, tau_sd
+
+
+def test_eight_schools_posterior_matches_quadrature():
+    mu_m, mu_sd, tau_m, tau_sd = _eight_schools_exact_moments()
+    # the published posterior (posteriordb eight_schools_noncentered): mu ~4.4, tau ~3.6
+    assert abs(tau_m - 3.6) < 0.1 and abs(mu_m - 4.4) < 0.1
     es = eight_schools()
     post = dc.sampling.nuts(EightSchools(es["y"], es["sigma"]), rng=0)
-    assert abs(post.mean("tau") - 3.6) < 4 * dc.sampling.mcse_mean(post["tau"]) + 0.15
-    assert abs(post.mean("mu") - 4.4) < 4 * dc.sampling.mcse_mean(post["mu"]) + 0.15
+    draws = np.stack([post["mu"], post["tau"]], axis=-1)
+    m = draws.mean(axis=(0, 1))
+    se = dc.sampling.mcse_mean(draws)
+    assert np.all(np.abs(m - [mu_m, tau_m]) < 4 * se), (m, mu_m, tau_m, se)
+    assert_allclose(draws.std(axis=(0, 1)), [mu_sd, tau_sd], rtol=0.1)
     assert post.rhat().max() < 1.01
     assert post["theta"].shape == (4, 1000, 8)
 
@@ -244,6 +280,11 @@ def test_model_bad_input():
         ErrorsInVariables([1.0, 2.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="length"):
         EightSchools([1, 2, 3], [1, 1]).logp_grad(np.zeros(3))
+    es = EightSchools([1.0, 2.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="built-in"):
+        dc.sampling.nuts(es, constraints=["positive"] * 4)
+    with pytest.raises(ValueError, match="parameters"):
+        dc.sampling.nuts(es, init=np.zeros(3))
 
 
 def test_glm_recovers_truth():
@@ -289,3 +330,53 @@ def test_compiled_model_pickles_for_parallel_chains():
     a = dc.sampling.nuts(m, chains=2, warmup=100, draws=100, rng=3, warn=False)
     b = dc.sampling.nuts(m, chains=2, warmup=100, draws=100, rng=3, warn=False, parallel=2)
     np.testing.assert_array_equal(a.draws, b.draws)
+
+
+def test_unconstrained_names_and_init():
+    es = eight_schools()
+    m = EightSchools(es["y"], es["sigma"])
+    assert m.unconstrained_names[:3] == ["mu", "log_tau", "eta[0]"]
+    r = radon_like(rng=1, n_groups=5, n=30)
+    h = HierarchicalLinear(r["y"], r["x"], r["county"], random_slopes=True)
+    assert h.unconstrained_names[:6] == ["mu_a", "mu_b", "log_sigma_a", "log_sigma_y", "log_sigma_b", "z_a[0]"]
+    assert len(h.unconstrained_names) == h.dim
+    post = dc.sampling.nuts(m, init=np.zeros(m.dim), chains=1, warmup=0, draws=1, rng=0, warn=False)
+    assert post.draws.shape == (1, 1, 18)
+
+
+def _numpy_eight_schools_nc(y, sigma):
+    # NumPy log density and analytic gradient of the non-centred model (a Python-path twin)
+    def f(q):
+        mu, lt, eta = q[0], q[1], q[2:]
+        tau = np.exp(lt)
+        r = (y - mu - tau * eta) / sigma ** 2
+        u = tau * tau / 25
+        lp = -mu ** 2 / 50 - np.log1p(u) + lt - 0.5 * eta @ eta - 0.5 * np.sum(r * r * sigma ** 2)
+        g = np.concatenate([[-mu / 25 + r.sum(), -2 * u / (1 + u) + 1 + tau * (r @ eta)],
+                            -eta + tau * r])
+        return lp, g
+    return f
+
+
+def test_python_twin_gives_the_same_posterior():
+    es = eight_schools()
+    f = _numpy_eight_schools_nc(es["y"], es["sigma"])
+    m = EightSchools(es["y"], es["sigma"])
+    q = np.random.default_rng(0).normal(size=10)
+    assert_allclose(f(q)[0], m.logp_grad(q)[0], rtol=1e-12)
+    assert_allclose(f(q)[1], m.logp_grad(q)[1], rtol=1e-10, atol=1e-12)
+    a = dc.sampling.nuts(m, chains=4, warmup=300, draws=500, rng=1, warn=False)
+    b = dc.sampling.nuts(f, dim=10, chains=4, warmup=300, draws=500, rng=2, warn=False)
+    za, zb = a.unconstrained, b.draws
+    se = np.hypot(dc.sampling.mcse_mean(za), dc.sampling.mcse_mean(zb))
+    assert np.all(np.abs(za.mean(axis=(0, 1)) - zb.mean(axis=(0, 1))) < 4 * se)
+
+
+def test_centred_and_noncentred_radon_agree():
+    r = radon_like(rng=4, n_groups=30, n=300)
+    kw = dict(chains=4, warmup=500, draws=500, warn=False)
+    a = dc.sampling.nuts(HierarchicalLinear(r["y"], r["x"], r["county"]), rng=0, **kw)
+    b = dc.sampling.nuts(HierarchicalLinear(r["y"], r["x"], r["county"], centered=True), rng=1, **kw)
+    assert a.names == b.names
+    se = np.hypot(dc.sampling.mcse_mean(a.draws), dc.sampling.mcse_mean(b.draws))
+    assert np.mean(np.abs(a.mean() - b.mean()) < 4 * se) > 0.97   # 34 columns

@@ -42,6 +42,15 @@ def test_mvn_diagonal_scales():
     assert_allclose(post.inv_metric.mean(0), sd ** 2, rtol=0.5)
 
 
+def test_nutpie_schedule_exact_gaussian():
+    sd = np.array([0.1, 1.0, 10.0])
+    post = nuts(gaussian(np.zeros(3), np.diag(sd ** 2)), dim=3, chains=4, warmup=400, draws=500,
+                rng=4, metric="nutpie")
+    _check_moments(post.draws, np.zeros(3), sd)
+    # for independent Gaussians sqrt(var(q)/var(grad)) = sd^2 exactly in expectation
+    assert_allclose(post.inv_metric.mean(0), sd ** 2, rtol=0.3)
+
+
 def test_mvn_strongly_correlated():
     rho = 0.95
     cov = np.array([[1.0, rho, 0.0], [rho, 1.0, 0.0], [0.0, 0.0, 4.0]])
@@ -227,6 +236,8 @@ def test_posterior_container(tmp_path):
     s = post.summary()
     text = str(s)
     assert "ess_bulk" in text and "r_hat" in text and "a" in text
+    only_b = str(post.summary(names="b", level=0.8))
+    assert "10%" in only_b and "\na " not in only_b and "\nb " in only_b
     assert post["a"].shape == (2, 200)
     assert post.ebfmi().shape == (2,)
     path = tmp_path / "post.npz"
@@ -302,3 +313,60 @@ def test_fixed_dense_metric_and_validation():
         nuts(f, np.zeros(2), metric="diag", inv_metric=cov)
     with pytest.raises(ValueError, match="inv_metric"):
         nuts(f, np.zeros(2), inv_metric=[1.0, -1.0])
+
+
+def test_plus_infinite_log_density_is_a_divergence_not_a_nan():
+    def f(x):
+        if x[0] > 1.5:
+            return np.inf, np.zeros(1)
+        return -0.5 * x[0] ** 2, -x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dc.SamplingWarning)
+        post = nuts(f, [0.0], chains=2, warmup=200, draws=300, rng=0)
+    assert np.all(np.isfinite(post.draws)) and np.all(post.draws <= 1.5)
+    assert post.n_divergent > 0
+
+
+def test_progress_bar_counts_iterations(monkeypatch):
+    import sys
+    nuts_mod = sys.modules["deconv.sampling.nuts"]  # the module (the package exports the function)
+
+    class Bar:
+        def __init__(self, total, desc, enabled):
+            self.total, self.n = total, 0
+        def update(self, k):
+            self.n += k
+        def __enter__(self):
+            return self
+        def __exit__(self, *a):
+            return False
+    bars = []
+    monkeypatch.setattr(nuts_mod, "progress_bar", lambda *a: bars.append(Bar(*a)) or bars[-1])
+    f = gaussian(np.zeros(2), np.eye(2))
+    post = nuts(f, np.zeros(2), chains=2, warmup=100, draws=150, rng=0, progress=True, warn=False)
+    assert bars[0].total == 500 and bars[0].n == 500   # updated every 50 iterations
+    quiet = nuts(f, np.zeros(2), chains=2, warmup=100, draws=150, rng=0, warn=False)
+    np.testing.assert_array_equal(post.draws, quiet.draws)   # the bar does not touch the rng
+
+
+def test_bounded_and_upper_constraints():
+    # Beta(2, 5) on (0, 1) via a (lo, hi) bound, and -Exponential(1) on (-inf, 0)
+    def logp(x):
+        a, b = x
+        return (np.log(a) + 4 * np.log1p(-a) + b,
+                np.array([1 / a - 4 / (1 - a), 1.0]))
+    post = nuts(logp, dim=2, constraints=[(0, 1), (None, 0.0)], chains=4, warmup=300,
+                draws=600, rng=8)
+    be = stats.beta(2, 5)
+    _check_moments(post.draws, [be.mean(), -1.0], [be.std(), 1.0])
+    assert np.all((post.draws[..., 0] > 0) & (post.draws[..., 0] < 1) & (post.draws[..., 1] < 0))
+
+
+def test_inputs_not_mutated():
+    f = gaussian(np.zeros(2), np.diag([1.0, 4.0]))
+    init = np.array([[0.5, -0.5], [0.1, 0.2]])
+    minv = np.array([1.0, 2.0])
+    init0, minv0 = init.copy(), minv.copy()
+    nuts(f, init, chains=2, warmup=100, draws=100, inv_metric=minv, rng=0, warn=False)
+    np.testing.assert_array_equal(init, init0)
+    np.testing.assert_array_equal(minv, minv0)

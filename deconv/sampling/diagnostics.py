@@ -186,7 +186,7 @@ def ess_bulk(x):
     >>> import numpy as np
     >>> from deconv.sampling import ess_bulk
     >>> x = np.random.default_rng(0).normal(size=(4, 1000))
-    >>> 3000 < ess_bulk(x) < 5000
+    >>> bool(3000 < ess_bulk(x) < 5000)
     True
     """
     return _per_param(lambda a: np.nan if _invalid(a) else _ess_2d(rank_normalize(_split(a))), x)

@@ -140,9 +140,19 @@ class Posterior:
         n = self.stats.get("n_leapfrog")
         return None if n is None else int(np.sum(n))
 
-    def summary(self, level=0.9):
-        """Mean, sd, MCSE, central interval, median, bulk/tail ESS and R-hat per parameter."""
-        x = self.draws
+    def summary(self, level=0.9, names=None):
+        """Mean, sd, MCSE, central interval, median, bulk/tail ESS and R-hat per parameter.
+
+        ``names``: parameters to show (vector names such as ``"theta"`` expand); default all.
+        """
+        if names is None:
+            cols_idx = list(range(len(self.names)))
+        else:
+            cols_idx = []
+            for n in ([names] if isinstance(names, str) else names):
+                cols_idx.extend(self._columns(n)[0])
+        x = self.draws[:, :, cols_idx]
+        shown = [self.names[i] for i in cols_idx]
         a = (1 - level) / 2
         lo, med, hi = np.quantile(x, [a, 0.5, 1 - a], axis=(0, 1))
         cols = ["mean", "sd", "mcse_mean", "mcse_sd", f"{100 * a:g}%", "50%", f"{100 * (1 - a):g}%",
@@ -151,7 +161,7 @@ class Posterior:
         mm, ms = dg.mcse_mean(x), dg.mcse_sd(x)
         eb, et, rh = dg.ess_bulk(x), dg.ess_tail(x), dg.rhat(x)
         rows = [(n, [mean[k], sd[k], mm[k], ms[k], lo[k], med[k], hi[k], eb[k], et[k], rh[k]])
-                for k, n in enumerate(self.names)]
+                for k, n in enumerate(shown)]
         info = [("sampler", self.info.get("sampler", "")), ("chains x draws",
                                                               f"{self.n_chains} x {self.n_draws}")]
         if "warmup" in self.info:

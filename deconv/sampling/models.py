@@ -53,6 +53,19 @@ class _Model:
     def dim(self):
         return self.kernel.dim
 
+    @property
+    def unconstrained_names(self):
+        """Names of the sampler's coordinates (scales as ``log_<name>``), e.g. for ``init``."""
+        names = []
+        logs = set(self.log_scale_index)
+        for i in range(self.dim):
+            n = self._unc_name(i)
+            names.append(f"log_{n}" if i in logs else n)
+        return names
+
+    def _unc_name(self, i):
+        return self.names[i]
+
     def logp_grad(self, z):
         """Log density on the unconstrained scale and its gradient (for checks and MAP)."""
         return self.kernel.logp_grad(np.ascontiguousarray(z, dtype=np.float64))
@@ -89,10 +102,11 @@ class EightSchools(_Model):
     Examples
     --------
     >>> import deconv as dc
-    >>> data = dc.datasets.sampling.eight_schools()
+    >>> from deconv.datasets.sampling import eight_schools
+    >>> data = eight_schools()
     >>> model = dc.sampling.models.EightSchools(data["y"], data["sigma"])
     >>> post = dc.sampling.nuts(model, rng=0, warn=False)
-    >>> 2.5 < post.mean("tau") < 5
+    >>> bool(2.5 < post.mean("tau") < 5)
     True
     """
 
@@ -112,6 +126,11 @@ class EightSchools(_Model):
         self.names = ["mu", "tau"] + [f"theta[{j}]" for j in range(J)]
         if not self.centered:
             self.names += [f"eta[{j}]" for j in range(J)]
+
+    def _unc_name(self, i):
+        if i < 2:
+            return self.names[i]
+        return f"{'theta' if self.centered else 'eta'}[{i - 2}]"
 
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)
@@ -138,6 +157,10 @@ class HierarchicalLinear(_Model):
         Group labels (any hashable values; sorted unique labels define the groups).
     random_slopes : bool
         Also let the slope vary by group.
+    centered : bool
+        Sample the group effects themselves (``a[g] ~ N(mu_a, sigma_a^2)``) instead of the
+        standardised ``z`` (default ``False``). Centred is better when every group has much data,
+        non-centred when many groups have little (the usual funnel).
 
     Notes
     -----
@@ -150,9 +173,10 @@ class HierarchicalLinear(_Model):
     Models*. Cambridge University Press.
     """
 
-    def __init__(self, y, x, group, random_slopes=False):
+    def __init__(self, y, x, group, random_slopes=False, centered=False):
         from deconv._kernels._models import CompiledModel
-        self._init_args = (y, x, group, random_slopes)
+        self._init_args = (y, x, group, random_slopes, centered)
+        self.centered = bool(centered)
         y = as_1d_float(y, "y")
         x = as_1d_float(x, "x")
         check_same_length(y=y, x=x)
@@ -161,8 +185,9 @@ class HierarchicalLinear(_Model):
         self.random_slopes = bool(random_slopes)
         dim = 4 + J + (1 + J if self.random_slopes else 0)
         self.y, self.x, self.group_index = y, x, g
+        flag = int(self.random_slopes) + 2 * int(self.centered)
         self.kernel = CompiledModel("hier_linear", dim, y, _group_stats(y, x, g, J), np.ones(1),
-                                    np.zeros(1), g, J, 0, int(self.random_slopes))
+                                    np.zeros(1), g, J, 0, flag)
         self.n_groups = J
         self.log_scale_index = [2, 3, 4] if self.random_slopes else [2, 3]
         self.log_scale_natural_index = self.log_scale_index
@@ -173,16 +198,26 @@ class HierarchicalLinear(_Model):
         if self.random_slopes:
             self.names += [f"b[{j}]" for j in range(J)]
 
+    def _unc_name(self, i):
+        o = 5 if self.random_slopes else 4
+        if i < o:
+            return self.names[i]
+        j = i - o
+        a, b = ("a", "b") if self.centered else ("z_a", "z_b")
+        return f"{a}[{j}]" if j < self.n_groups else f"{b}[{j - self.n_groups}]"
+
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)
         J = self.n_groups
         mu_a, mu_b = z[..., 0:1], z[..., 1:2]
         sa, sy = np.exp(z[..., 2:3]), np.exp(z[..., 3:4])
+        c = self.centered
         if not self.random_slopes:
-            return np.concatenate([mu_a, mu_b, sa, sy, mu_a + sa * z[..., 4:4 + J]], axis=-1)
+            a = z[..., 4:4 + J] if c else mu_a + sa * z[..., 4:4 + J]
+            return np.concatenate([mu_a, mu_b, sa, sy, a], axis=-1)
         sb = np.exp(z[..., 4:5])
-        a = mu_a + sa * z[..., 5:5 + J]
-        b = mu_b + sb * z[..., 5 + J:5 + 2 * J]
+        a = z[..., 5:5 + J] if c else mu_a + sa * z[..., 5:5 + J]
+        b = z[..., 5 + J:5 + 2 * J] if c else mu_b + sb * z[..., 5 + J:5 + 2 * J]
         return np.concatenate([mu_a, mu_b, sa, sy, sb, a, b], axis=-1)
 
 
@@ -247,6 +282,9 @@ class HierarchicalGLM(_Model):
                                     0 if self.family == "logistic" else 1)
         self.log_scale_index = self.log_scale_natural_index = [p]
         self.names = [f"beta[{k}]" for k in range(p)] + ["sigma_a"] + [f"a[{j}]" for j in range(J)]
+
+    def _unc_name(self, i):
+        return self.names[i] if i <= self.p else f"z[{i - self.p - 1}]"
 
     def constrain(self, z):
         z = np.asarray(z, dtype=np.float64)

@@ -66,6 +66,10 @@ class Constraints:
 
     def forward(self, z):
         """x = T(z), broadcasting over leading axes."""
+        with np.errstate(over="ignore"):
+            return self._forward(z)
+
+    def _forward(self, z):
         z = np.asarray(z, dtype=np.float64)
         x = z.copy()
         k, lo, hi = self.kind, self.lo, self.hi
@@ -102,6 +106,12 @@ class Constraints:
         ml, mu, mb = k == _LOWER, k == _UPPER, k == _BOUNDED
 
         def f(z):
+            # far out on a divergent trajectory exp() may overflow: the resulting inf/NaN log
+            # density is the sampler's signal of a divergence, not a warning for the user
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return _f(z)
+
+        def _f(z):
             x = z.copy()
             dxdz = np.ones_like(z)
             dlogj = np.zeros_like(z)
