@@ -22,8 +22,8 @@ from deconv.datasets.demo import bimodal_demo
 from deconv.datasets.eiv import make_eiv_regression, pearson_york
 from deconv.datasets.hierarchical import (load_cbpp, load_eight_schools, load_pastes,
                                           load_penicillin, load_sleepstudy)
-from deconv.datasets.sampling import radon_like
+from deconv.datasets.sampling import eight_schools, radon_like
 
 __all__ = ["bimodal_demo", "load_sleepstudy", "load_pastes", "load_penicillin", "load_cbpp",
-           "load_eight_schools", "radon_like", "pearson_york", "make_eiv_regression",
+           "load_eight_schools", "eight_schools", "radon_like", "pearson_york", "make_eiv_regression",
            "eiv", "hierarchical", "sampling"]

@@ -7,11 +7,14 @@ __all__ = ["eight_schools", "radon_like"]
 def eight_schools():
     """Coaching effects in eight schools (Rubin 1981; Gelman et al., BDA3, Table 5.2).
 
-    Returns a dict with ``y`` (estimated effects) and ``sigma`` (their standard errors).
+    Returns a dict with ``y`` (estimated effects), ``sigma`` (their standard errors, the name
+    the sampler's models use) and ``school``. The numbers come from
+    :func:`deconv.datasets.load_eight_schools` (one copy of the data in the package).
     """
-    return {"y": np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]),
-            "sigma": np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]),
-            "school": np.array(list("ABCDEFGH"))}
+    from deconv.datasets.hierarchical import load_eight_schools
+
+    data = load_eight_schools()
+    return {"y": data["y"], "sigma": data["se"], "school": np.asarray(data["school"], dtype=str)}
 
 
 def radon_like(rng=0, n_groups=85, n=919, random_slopes=False):
