@@ -26,8 +26,18 @@ def test_normal_matrix_matches_scipy_and_survives_extreme_z():
     lik = build_likelihood("normal", {"z": z, "se": s}, grid)
     # reference: scipy.stats.norm.logpdf, scaled by hand
     L, mx = _naive_scaled(stats.norm.logpdf(z[:, None], grid[None, :], s[:, None]))
-    assert_allclose(lik.L, L, rtol=1e-12, atol=1e-300)
+    # the kernel multiplies by exact ratios between exact anchors every 16 steps: absolute
+    # error ~1e-14 of the row maximum (which is 1); relative 1e-9 even for entries ~1e-250
+    assert_allclose(lik.L, L, rtol=0, atol=1e-13)
+    big = L > 1e-250
+    assert_allclose(lik.L[big], L[big], rtol=1e-9)
+    assert np.all(lik.L[L < 1e-300] < 1e-290)
     assert_allclose(lik.logmax, mx, rtol=1e-12)
+    # an unequally spaced grid (re-anchoring where the step changes)
+    g2 = np.sort(np.concatenate([grid, [0.013, 0.4, 2.71]]))
+    lik2 = build_likelihood("normal", {"z": z, "se": s}, g2)
+    L2, _ = _naive_scaled(stats.norm.logpdf(z[:, None], g2[None, :], s[:, None]))
+    assert_allclose(lik2.L, L2, rtol=0, atol=1e-13)
     # the extreme rows are not all zero: their max is 1 at the nearest grid point
     assert lik.L[-2, -1] == 1.0 and lik.L[-1, 0] == 1.0
 

@@ -161,6 +161,10 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         cH = counts[hrows] * (N / counts[hrows].sum())
     else:
         LH, cH = LA, counts
+    # one scratch buffer for the scaled rows: a fresh n x |A| array per iteration costs
+    # more in page faults than the Hessian product itself
+    B = np.empty_like(LH)
+    sqc = np.sqrt(cH / N)
     f = LA @ x
     phi = -(counts @ np.log(f)) / N + x.sum()
     it = 0
@@ -173,7 +177,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         if np.max(d) * x.sum() <= 1.0 + 0.5 * tol and np.all(d[x > 0] * x.sum() >= 1.0 - tol):
             return x, f, it - 1
         fH = f if hrows is None else f[hrows]
-        B = LH * (np.sqrt(cH / N) / fH)[:, None]
+        np.multiply(LH, (sqc / fH)[:, None], out=B)
         H = B.T @ B
         y = _qp_active_set(H, g - H @ x, x.copy(), qp_iter, 1e-14)
         p = y - x
