@@ -274,7 +274,7 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # data) "unexplained" means f_i < 10/N: such a row alone adds ~1/(N f_i) > 0.1 to the
     # KKT value of its columns. Each such column gets the mass of its rows (1/N each),
     # the NPMLE's answer for an isolated observation.
-    f = L[:, A] @ x[A]
+    f = L @ x
     bad = np.flatnonzero(f < (1e-6 if x0 is None else 10.0 / N))
     if bad.size:
         cols = np.argmax(L[bad], axis=1)
@@ -340,8 +340,9 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         A = A_new[order_new]
         x = w
     w = x / x.sum()
-    f = L @ w
-    if d is None:  # pragma: no cover
+    # every exit of the loop leaves f = L w and d = KKT vector of w (one full pass saved)
+    if d is None:  # pragma: no cover - max_rounds = 0
+        f = L @ w
         d = L.T @ (counts / f) / N
     dmax = float(np.max(d))
     return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)),
