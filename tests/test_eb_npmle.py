@@ -7,8 +7,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import deconv as dc
-from deconv.eb.likelihood import build_likelihood, validate_data
-from deconv.eb.solvers import em, kkt_vector, mixsqp
+from deconv.eb.likelihood import build_likelihood
+from deconv.eb.solvers import em, kkt_vector
 from deconv.exceptions import ConvergenceWarning
 
 
