@@ -378,3 +378,26 @@ def test_risk_near_oracle_and_beats_linear_shrinkage_heteroskedastic(kind):
            [("oracle", oracle), ("npmle", npmle), ("morris", morris)]}
     assert mse["npmle"] < mse["morris"]
     assert mse["npmle"] < 1.08 * mse["oracle"]  # regret of a few percent at n = 4000
+
+
+def test_matches_r_mixsqp():
+    # Reference: R mixsqp 0.3-48 with convtol.sqp = 1e-10 on stored data (script and data
+    # in tests/data/eb_mixsqp_ref.*). R stops with KKT max_j d_j - 1 = 1.7e-5 (not 1e-8),
+    # 0.0076 log-likelihood units below our certified optimum. Checks: we are never worse;
+    # the improvement is within the gap bound implied by R's own KKT value
+    # (n log max_j d_j = 0.034); the fitted densities (unique at the optimum) agree closely.
+    from pathlib import Path
+
+    ref = np.load(Path(__file__).parent / "data" / "eb_mixsqp_ref.npz")
+    z, s, grid, w_r = ref["z"], ref["s"], ref["grid"], ref["weights_r"]
+    eb = dc.eb.NPMLE(grid=grid).fit(z, se=s)
+    assert eb.converged_
+    lik = eb.likelihood_
+    d_r, f_r = kkt_vector(lik.L, lik.counts, w_r)
+    ll_r = float(np.log(f_r).sum())
+    gain = eb.result_.loglik - ll_r
+    assert 0.0 <= gain <= z.size * np.log(d_r.max()) + 1e-9
+    assert d_r.max() - 1 > 1e-8 >= eb.kkt_  # R's solution is not certified at 1e-8, ours is
+    assert_allclose(lik.L @ eb.prior_.weights, f_r, rtol=0.03)
+    r_model = dc.eb.FixedPrior(dc.eb.Prior(grid, w_r)).fit(z, se=s)
+    assert_allclose(eb.posterior_mean(), r_model.posterior_mean(), atol=0.05)
