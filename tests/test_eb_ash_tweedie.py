@@ -54,6 +54,10 @@ def test_ash_draws_and_errors():
     assert_allclose(d, a.posterior_draws(3000, rng=0))
     assert np.max(np.abs(d.mean(1) - a.posterior_mean()) / (a.posterior_sd() + 1e-9)) < 0.15
     assert_allclose(a.lfdr(), a._resp[:, 0])
+    lo, hi = a.posterior_interval(0.9)  # the point mass at 0 makes them conservative
+    assert np.mean((lo <= theta) & (theta <= hi)) >= 0.88
+    with pytest.raises(TypeError, match="fitted units"):
+        a.transform(z)
     assert "null mass" in str(a.summary())
     with pytest.raises(ValueError, match="nullweight"):
         dc.eb.Ash(nullweight=0.5).fit(z, s)

@@ -7,8 +7,8 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import deconv as dc
-from deconv.eb.likelihood import build_likelihood, validate_data
-from deconv.eb.solvers import em, kkt_vector, mixsqp
+from deconv.eb.likelihood import build_likelihood
+from deconv.eb.solvers import em, kkt_vector
 from deconv.exceptions import ConvergenceWarning
 
 
@@ -26,8 +26,18 @@ def test_normal_matrix_matches_scipy_and_survives_extreme_z():
     lik = build_likelihood("normal", {"z": z, "se": s}, grid)
     # reference: scipy.stats.norm.logpdf, scaled by hand
     L, mx = _naive_scaled(stats.norm.logpdf(z[:, None], grid[None, :], s[:, None]))
-    assert_allclose(lik.L, L, rtol=1e-12, atol=1e-300)
+    # the kernel multiplies by exact ratios between exact anchors every 16 steps: absolute
+    # error ~1e-14 of the row maximum (which is 1); relative 1e-9 even for entries ~1e-250
+    assert_allclose(lik.L, L, rtol=0, atol=1e-13)
+    big = L > 1e-250
+    assert_allclose(lik.L[big], L[big], rtol=1e-9)
+    assert np.all(lik.L[L < 1e-300] < 1e-290)
     assert_allclose(lik.logmax, mx, rtol=1e-12)
+    # an unequally spaced grid (re-anchoring where the step changes)
+    g2 = np.sort(np.concatenate([grid, [0.013, 0.4, 2.71]]))
+    lik2 = build_likelihood("normal", {"z": z, "se": s}, g2)
+    L2, _ = _naive_scaled(stats.norm.logpdf(z[:, None], g2[None, :], s[:, None]))
+    assert_allclose(lik2.L, L2, rtol=0, atol=1e-13)
     # the extreme rows are not all zero: their max is 1 at the nearest grid point
     assert lik.L[-2, -1] == 1.0 and lik.L[-1, 0] == 1.0
 
@@ -343,3 +353,51 @@ def test_local_grid_refinement_never_loses_and_converges():
     assert gains[-1] < 1e-6 or len(gains) == 12
     assert ref.converged_ and ref.kkt_ <= 1e-8
     assert ref.grid_.size > 50 and np.all(np.diff(ref.grid_) > 0)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "heavy"])
+def test_risk_near_oracle_and_beats_linear_shrinkage_heteroskedastic(kind):
+    # continuous non-normal G, heteroskedastic s_i: the oracle Bayes rule is computed with
+    # the true G discretised finely (FixedPrior); the linear-shrinkage baseline is the
+    # normal-normal (James-Stein / Morris) rule with ML hyperparameters.
+    rng = np.random.default_rng(15)
+    n = 4000
+    theta, z, s = _problem(kind, n, rng)
+    if kind == "uniform":
+        fine = np.linspace(-3, 3, 1201)
+        dens = np.ones(fine.size)
+    else:
+        # t(2) has units far out: cover every z, densely near 0 and coarser in the tails
+        lim = np.abs(z).max() + 10
+        fine = np.unique(np.concatenate([np.linspace(-20, 20, 8001), np.arange(-lim, lim, 0.05)]))
+        dens = stats.t.pdf(fine, 2) * np.gradient(fine)  # density x cell width = mass
+    oracle = dc.eb.FixedPrior(dc.eb.Prior(fine, dens)).fit(z, se=s).posterior_mean()
+    npmle = dc.eb.NPMLE(grid_size=200).fit(z, se=s).posterior_mean()
+    morris = dc.eb.Conjugate().fit(z, se=s).posterior_mean()
+    mse = {k: np.mean((v - theta) ** 2) for k, v in
+           [("oracle", oracle), ("npmle", npmle), ("morris", morris)]}
+    assert mse["npmle"] < mse["morris"]
+    assert mse["npmle"] < 1.08 * mse["oracle"]  # regret of a few percent at n = 4000
+
+
+def test_matches_r_mixsqp():
+    # Reference: R mixsqp 0.3-48 with convtol.sqp = 1e-10 on stored data (script and data
+    # in tests/data/eb_mixsqp_ref.*). R stops with KKT max_j d_j - 1 = 1.7e-5 (not 1e-8),
+    # 0.0076 log-likelihood units below our certified optimum. Checks: we are never worse;
+    # the improvement is within the gap bound implied by R's own KKT value
+    # (n log max_j d_j = 0.034); the fitted densities (unique at the optimum) agree closely.
+    from pathlib import Path
+
+    ref = np.load(Path(__file__).parent / "data" / "eb_mixsqp_ref.npz")
+    z, s, grid, w_r = ref["z"], ref["s"], ref["grid"], ref["weights_r"]
+    eb = dc.eb.NPMLE(grid=grid).fit(z, se=s)
+    assert eb.converged_
+    lik = eb.likelihood_
+    d_r, f_r = kkt_vector(lik.L, lik.counts, w_r)
+    ll_r = float(np.log(f_r).sum())
+    gain = eb.result_.loglik - ll_r
+    assert 0.0 <= gain <= z.size * np.log(d_r.max()) + 1e-9
+    assert d_r.max() - 1 > 1e-8 >= eb.kkt_  # R's solution is not certified at 1e-8, ours is
+    assert_allclose(lik.L @ eb.prior_.weights, f_r, rtol=0.03)
+    r_model = dc.eb.FixedPrior(dc.eb.Prior(grid, w_r)).fit(z, se=s)
+    assert_allclose(eb.posterior_mean(), r_model.posterior_mean(), atol=0.05)

@@ -222,6 +222,9 @@ class Ash:
         return np.sqrt(np.maximum(np.sum(self._resp * self._cm2, axis=1) - m**2, 0.0))
 
     def transform(self, z=None):
+        """Posterior means of the fitted units (new data are not supported by Ash)."""
+        if z is not None:
+            raise TypeError("Ash.transform works on the fitted units only; refit with the new data")
         return self.posterior_mean()
 
     def lfdr(self):
@@ -258,11 +261,26 @@ class Ash:
         draws = np.clip(zz + ss * v, -aa, aa)
         return np.where(a > 0, draws, 0.0)
 
-    def posterior_interval(self, level=0.9):
-        """Equal-tailed intervals from 4000 posterior draws per unit (Monte Carlo, seeded)."""
+    def posterior_interval(self, level=0.9, *, n_draws=4000, rng=0):
+        """Equal-tailed intervals from ``n_draws`` posterior draws per unit (Monte Carlo,
+        seeded by ``rng``; computed in blocks of units to bound memory)."""
         level = check_level(level)
-        d = self.posterior_draws(4000, rng=0)
-        return np.quantile(d, (1 - level) / 2, axis=1), np.quantile(d, (1 + level) / 2, axis=1)
+        n_draws = check_int(n_draws, "n_draws", min_value=100)
+        rng = check_rng(rng)
+        n = self.z_.size
+        lo, hi = np.empty(n), np.empty(n)
+        full = (self.z_, self.se_, self._resp, self._cm, self._cm2, self._cpneg)
+        block = max(1, 2_000_000 // n_draws)
+        try:
+            for a in range(0, n, block):
+                sl = slice(a, min(n, a + block))
+                self.z_, self.se_, self._resp, self._cm, self._cm2, self._cpneg = (v[sl] for v in full)
+                d = self.posterior_draws(n_draws, rng=rng)
+                lo[sl] = np.quantile(d, (1 - level) / 2, axis=1)
+                hi[sl] = np.quantile(d, (1 + level) / 2, axis=1)
+        finally:
+            self.z_, self.se_, self._resp, self._cm, self._cm2, self._cpneg = full
+        return lo, hi
 
     def summary(self):
         self._check_fitted()

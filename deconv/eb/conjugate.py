@@ -239,7 +239,9 @@ class Conjugate:
         return np.asarray(self.posterior().median(), dtype=float)
 
     def transform(self, z=None):
-        """Posterior means of the fitted units."""
+        """Posterior means of the fitted units (new data are not supported by Conjugate)."""
+        if z is not None:
+            raise TypeError("Conjugate.transform works on the fitted units only; refit with the new data")
         return self.posterior_mean()
 
     def posterior_interval(self, level=0.9, *, kind="equal"):

@@ -161,6 +161,10 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         cH = counts[hrows] * (N / counts[hrows].sum())
     else:
         LH, cH = LA, counts
+    # one scratch buffer for the scaled rows: a fresh n x |A| array per iteration costs
+    # more in page faults than the Hessian product itself
+    B = np.empty_like(LH)
+    sqc = np.sqrt(cH / N)
     f = LA @ x
     phi = -(counts @ np.log(f)) / N + x.sum()
     it = 0
@@ -173,7 +177,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         if np.max(d) * x.sum() <= 1.0 + 0.5 * tol and np.all(d[x > 0] * x.sum() >= 1.0 - tol):
             return x, f, it - 1
         fH = f if hrows is None else f[hrows]
-        B = LH * (np.sqrt(cH / N) / fH)[:, None]
+        np.multiply(LH, (sqc / fH)[:, None], out=B)
         H = B.T @ B
         y = _qp_active_set(H, g - H @ x, x.copy(), qp_iter, 1e-14)
         p = y - x
@@ -235,7 +239,8 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         None always uses every row.
     presolve_rows : int or None
         When ``n`` exceeds four times this (and no ``x0`` is given), the problem is first
-        solved on an evenly strided subset of this many rows; its solution is the warm
+        solved on an evenly strided subset of ``max(presolve_rows, n // 10)`` rows (itself
+        presolved the same way, so sizes step down by about 10x); its solution is the warm
         start, which removes most SQP iterations on the full data. The final solution and
         certificate are those of the full problem.
 
@@ -247,9 +252,10 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     counts = np.ones(n) if counts is None else np.asarray(counts, dtype=np.float64)
     N = counts.sum()
     if x0 is None and presolve_rows is not None and n > 4 * presolve_rows:
-        sub = np.unique(np.linspace(0, n - 1, int(presolve_rows)).astype(np.intp))
+        n_sub = max(int(presolve_rows), n // 10)
+        sub = np.unique(np.linspace(0, n - 1, n_sub).astype(np.intp))
         pre = mixsqp(L[sub], counts[sub], tol=1e-6, max_iter=max_iter, max_rounds=max_rounds,
-                     qp_iter=qp_iter, max_add=max_add, presolve_rows=None)
+                     qp_iter=qp_iter, max_add=max_add, presolve_rows=presolve_rows)
         x0 = pre.weights
     if x0 is None:
         # a coarse, evenly spread start (about 25 columns) ...
@@ -263,16 +269,26 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         # the grid neighbours of the support join the working set (at zero weight): atoms
         # of the optimum usually sit next to those of a nearby solution
         A = np.unique(np.clip((A[:, None] + np.arange(-_NB_START, _NB_START + 1)[None, :]).ravel(), 0, m - 1))
-    # ... plus the row-maximising column of any row the start cannot explain
-    f = L[:, A] @ x[A]
-    bad = np.flatnonzero(f < 1e-6)
+    # ... plus the row-maximising column of any row the start cannot explain. From a warm
+    # start (typically a sub-sample solution, which misses the extreme tails of the full
+    # data) "unexplained" means f_i < 10/N: such a row alone adds ~1/(N f_i) > 0.1 to the
+    # KKT value of its columns. Each such column gets the mass of its rows (1/N each),
+    # the NPMLE's answer for an isolated observation.
+    f = L @ x
+    bad = np.flatnonzero(f < (1e-6 if x0 is None else 10.0 / N))
     if bad.size:
-        extra = np.unique(np.argmax(L[bad], axis=1))
-        newcols = np.setdiff1d(extra, A)
-        if newcols.size:
-            mass = 0.1 * newcols.size / (A.size + newcols.size)
-            x *= (1 - mass)
-            x[newcols] = mass / newcols.size
+        cols = np.argmax(L[bad], axis=1)
+        newcols, inv = np.unique(cols, return_inverse=True)
+        mass_new = np.bincount(inv, weights=counts[bad]) / N
+        fresh = ~np.isin(newcols, A)
+        if fresh.any():
+            newcols, mass_new = newcols[fresh], mass_new[fresh]
+            if x0 is None:  # cold start: 10% of the mass, spread evenly
+                mass_new = np.full(newcols.size, 0.1 / (A.size + newcols.size))
+            total = min(float(mass_new.sum()), 0.5)
+            mass_new *= total / mass_new.sum()
+            x *= (1 - total)
+            x[newcols] += mass_new
             A = np.union1d(A, newcols)
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
@@ -283,8 +299,8 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # Early working sets are provisional: solve them only as accurately as the current
     # full-grid violation warrants (tightening to ``tol`` as the violation shrinks).
     inner_tol = 1e-4
+    LA = np.take(L, A, axis=1)  # working columns, in the order of A (A stays sorted)
     for rnd in range(1, max_rounds + 1):
-        LA = np.take(L, A, axis=1)
         xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
                                      hrows)
         total_iter += it
@@ -314,12 +330,19 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         order = viol[np.argsort(-d[viol])]
         add = np.unique(np.concatenate((locmax[np.argsort(-d[locmax])][:max_add], order[:_TOP])))
         add = np.unique(np.clip((add[:, None] + np.arange(-_NB_ADD, _NB_ADD + 1)[None, :]).ravel(), 0, m - 1))
-        keep = A[(xA > 0) | (d[A] >= 1.0 - _KEEP)]
-        A = np.union1d(keep, add)
+        keep_mask = (xA > 0) | (d[A] >= 1.0 - _KEEP)
+        add = np.setdiff1d(add, A[keep_mask])
+        # update the working columns incrementally: copying kept columns out of LA and
+        # taking only the new ones from L avoids a pass over the whole n x m matrix
+        A_new = np.concatenate((A[keep_mask], add))
+        order_new = np.argsort(A_new)
+        LA = np.concatenate((LA[:, keep_mask], np.take(L, add, axis=1)), axis=1)[:, order_new]
+        A = A_new[order_new]
         x = w
     w = x / x.sum()
-    f = L @ w
-    if d is None:  # pragma: no cover
+    # every exit of the loop leaves f = L w and d = KKT vector of w (one full pass saved)
+    if d is None:  # pragma: no cover - max_rounds = 0
+        f = L @ w
         d = L.T @ (counts / f) / N
     dmax = float(np.max(d))
     return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)),

@@ -93,6 +93,9 @@ class Tweedie:
         return self.sigma_ * np.sqrt(np.clip(1 + self.sigma_**2 * self.d2logf_, 0.0, None))
 
     def transform(self, z=None):
+        """Posterior means of the fitted units (new data are not supported by Tweedie)."""
+        if z is not None:
+            raise TypeError("Tweedie.transform works on the fitted units only; refit with the new data")
         return self.posterior_mean()
 
     def summary(self):
