@@ -27,6 +27,8 @@ _LAZY_ATTRS = {
     "DeconvolutionKDE": ("density", "DeconvolutionKDE"),
     "DeconvolvedDensity": ("density", "DeconvolvedDensity"),
     "exact_mise": ("density", "exact_mise"),
+    "NPMLE": ("eb", "NPMLE"),
+    "GModel": ("eb", "GModel"),
     "MeasurementError": ("eiv", "MeasurementError"),
     "simex": ("eiv", "simex"),
     "nuts": ("sampling", "nuts"),
