@@ -139,17 +139,18 @@ def test_glmm_laplace_against_glmer(case, formula, family):
     from deconv.datasets.hierarchical import load_cbpp
     res = hm.glmm(formula, load_cbpp(), family=family)
     ref = REF[case]
-    # lme4 glmer (Laplace). Our Laplace log-likelihood at lme4's own estimates differs from
-    # lme4's by 2.8e-4 (see docs), so agreement is ~5e-4 on estimates, ~1.5% on SEs
-    # (lme4 and we both use finite-difference Hessians).
-    assert_allclose(res.beta, ref["fixef"], rtol=1e-3)
-    assert_allclose(res.theta, np.atleast_1d(ref["theta"]), rtol=1e-3)
-    assert_allclose(res.fit_stats["loglik (Laplace)"], ref["loglik"], atol=1e-3)
-    assert_allclose(res.fixed_effects.se, ref["se"], rtol=2e-2)
+    # lme4 glmer (Laplace, nAGQ = 1) with a tight PIRLS tolerance (tolPwrss = 1e-12; with
+    # lme4's default 1e-7 its own deviance is off by ~5e-4, see lme4_reference.R):
+    # the issue's 1e-4 on estimates; SEs come from finite-difference Hessians in both codes
+    # (measured: < 1e-7 on estimates, 2e-6 on SEs)
+    assert_allclose(res.beta, ref["fixef"], rtol=1e-5)
+    assert_allclose(res.theta, np.atleast_1d(ref["theta"]), rtol=1e-5)
+    assert_allclose(res.fit_stats["loglik (Laplace)"], ref["loglik"], rtol=1e-8)
+    assert_allclose(res.fixed_effects.se, ref["se"], rtol=1e-4)
     # lme4's herd levels are 1..15 in numeric order; ours are sorted labels
     labels = [int(n.split(":")[0]) for n in res.group_effects["herd"].names]
     order = np.argsort(labels)
-    assert_allclose(res.random_effects["herd"][order, 0], ref["ranef"], atol=2e-3)
+    assert_allclose(res.random_effects["herd"][order, 0], ref["ranef"], atol=1e-5)
 
 
 # ------------------------------------------------------------------------ front door
