@@ -200,3 +200,33 @@ def test_plots_return_axes():
     with pytest.raises(ValueError, match="kind"):
         r.plot(kind="nope")
     plt.close("all")
+
+
+def test_fit_glmm_route_and_array_input_agree():
+    pd = pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_cbpp
+    cb = load_cbpp()
+    r = hm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=cb, family="binomial")
+    assert r.method == "Laplace" and "auto" in r.method_reason
+    X = pd.get_dummies(cb["period"], drop_first=True).to_numpy(float)
+    X = np.column_stack([np.ones(len(cb)), X])
+    y = np.column_stack([cb["incidence"], cb["size"] - cb["incidence"]])
+    r2 = hm.glmm(y=y, X=X, groups=cb["herd"], family="binomial")
+    assert_allclose(r2.beta, r.beta, rtol=1e-6)
+    with pytest.raises(ValueError, match="binomial"):
+        hm.glmm(y=cb["incidence"], X=X, groups=cb["herd"], family="binomial")
+    with pytest.raises(NotImplementedError, match="sampler"):
+        hm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=cb,
+               family="binomial", method="sampler")
+
+
+def test_crossed_array_input_matches_formula():
+    pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_penicillin
+    pen = load_penicillin()
+    a = hm.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
+    b = hm.lmm(y=pen["diameter"], groups={"plate": pen["plate"], "sample": pen["sample"]})
+    assert_allclose(b.fit_stats["REML criterion"], a.fit_stats["REML criterion"], rtol=1e-10)
+    assert_allclose(b.variance_components.estimate, a.variance_components.estimate, rtol=1e-5)
+    frame = b.fixed_effects.to_frame()
+    assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
