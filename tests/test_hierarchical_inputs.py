@@ -129,8 +129,8 @@ def _coverage(n_rep, seed, n_profile):
 
 
 def test_simulation_recovers_truth_small():
-    cov_b, cov_sd, mean_est = _coverage(40, seed=11, n_profile=10)
-    # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 40 replications -> loose bounds
+    cov_b, cov_sd, mean_est = _coverage(30, seed=11, n_profile=8)
+    # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 30 replications -> loose bounds
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.06)
     assert 0.85 <= cov_b <= 1.0
     assert 0.7 <= cov_sd <= 1.0

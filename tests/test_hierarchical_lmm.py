@@ -115,8 +115,8 @@ def test_array_input_equals_formula(fits):
 
 def test_bootstrap_intervals_reproducible_and_cover_estimate():
     res = lmm("strength ~ 1 + (1 | batch/cask)", DATA["pastes"])
-    a = res.conf_int("bootstrap", n_boot=20, rng=1).lower.copy()
-    b = res.conf_int("bootstrap", n_boot=20, rng=1)
+    a = res.conf_int("bootstrap", n_boot=10, rng=1).lower.copy()
+    b = res.conf_int("bootstrap", n_boot=10, rng=1)
     assert_allclose(a, b.lower)
     assert np.all(b.lower <= b.estimate + 1e-12) and np.all(b.estimate <= b.upper + 1e-12)
     assert "bootstrap" in b.label

@@ -303,47 +303,54 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
             return max(best.fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
-        if kinds[j] == "sd":
-            bound_lo, bound_hi = 0.0, np.inf
-        else:
-            bound_lo, bound_hi = -1.0, 1.0
+        is_sd = kinds[j] == "sd"
+        # work on x = log(sd) or atanh(cor), where the signed root of the deviance change,
+        # zeta(x) = sign(x - x_hat) sqrt(dev(x) - dmin), is close to linear (Bates et al.
+        # 2015, section 5.1): secant iterations on zeta(x) = +-sqrt(crit) converge fast.
+        if is_sd and est <= 0:
+            lower[j] = 0.0
+        x_hat = np.log(est) if is_sd else np.arctanh(np.clip(est, -0.999999, 0.999999))
+        to_v = np.exp if is_sd else np.tanh
+        target = np.sqrt(crit)
         for side, out in ((-1, lower), (1, upper)):
+            if is_sd and est <= 0 and side < 0:
+                continue
             state["eta"] = eta_hat[others].copy()
-            # march outwards until the profile crosses the cut-off
-            step = 0.25 * (est if kinds[j] == "sd" and est > 0 else 0.4)
-            a, fa = est, -crit
-            found = False
-            for _ in range(60):
-                b = a + side * step
-                if kinds[j] == "sd" and b <= 0:
-                    b = est * 1e-6 if side < 0 else b
-                    fb = prof(b)
-                    if fb < 0:
-                        out[j] = 0.0
-                        found = True
-                        break
-                elif kinds[j] == "cor" and abs(b) >= 1:
-                    b = np.sign(b) * 0.999999
-                    fb = prof(b)
-                    if fb < 0:
-                        out[j] = side * 1.0
-                        found = True
+
+            def zeta(x):
+                return np.sqrt(max(prof(to_v(x)) + crit, 0.0))
+
+            x0, z0 = x_hat, 0.0
+            x1 = x_hat + side * (0.3 if is_sd else 0.5)
+            z1 = zeta(x1)
+            result = None
+            for _ in range(40):
+                if abs(z1 - target) < 1e-6:
+                    result = x1
+                    break
+                slope = (z1 - z0) / (x1 - x0) if x1 != x0 else 0.0
+                if slope * side <= 1e-12:          # flat profile: step outwards
+                    x2 = x1 + side * 2.0 * abs(x1 - x0 if x1 != x0 else 0.5)
+                else:
+                    x2 = x1 + (target - z1) / slope
+                    # keep the step bounded (the profile may curve)
+                    x2 = x1 + np.clip(x2 - x1, -3.0, 3.0)
+                limit = 7.0 if not is_sd else 25.0   # |cor| -> 1, sd -> 0 or inf
+                if abs(x2 - x_hat) > limit:
+                    x2 = x_hat + side * limit
+                    z2 = zeta(x2)
+                    if z2 < target:             # never crosses: interval reaches the bound
+                        result = -np.inf if side < 0 else np.inf
                         break
                 else:
-                    fb = prof(b)
-                if fb >= 0:
-                    lo_, hi_ = min(a, b), max(a, b)
-                    try:
-                        out[j] = optimize.brentq(prof, lo_, hi_, xtol=1e-7 * max(1e-3, abs(est)),
-                                                 rtol=1e-7)
-                    except ValueError:  # inner optimisation noise at the bracket end
-                        out[j] = a + (b - a) * (-fa) / (fb - fa) if fb != fa else b
-                    found = True
-                    break
-                a, fa = b, fb
-                step *= 1.6
-            if not found:
-                out[j] = bound_lo if side < 0 else bound_hi
+                    z2 = zeta(x2)
+                x0, z0, x1, z1 = x1, z1, x2, z2
+            if result is None:
+                result = x1
+            if np.isinf(result):
+                out[j] = (0.0 if side < 0 else np.inf) if is_sd else float(side)
+            else:
+                out[j] = to_v(result)
     return lower, upper
 
 
