@@ -114,22 +114,27 @@ def _coverage(n_rep, seed, n_profile):
     beta, sd0, sd1, rho, sigma = np.array([1.0, 0.5]), 0.8, 0.5, 0.3, 0.6
     S = np.array([[sd0 ** 2, rho * sd0 * sd1], [rho * sd0 * sd1, sd1 ** 2]])
     C = np.linalg.cholesky(S)
-    cover_beta, cover_sd, est = [], [], []
+    cover_beta, cover_sd, est, se1 = [], [], [], []
     for _ in range(n_rep):
         b = rng.standard_normal((G, 2)) @ C.T
         y = X @ beta + np.sum(X * b[groups], axis=1) + sigma * rng.standard_normal(x.size)
         r = hm.lmm(y=y, X=X, groups=groups, Z=X)
         fe = r.fixed_effects
         cover_beta.append(fe.lower[1] <= beta[1] <= fe.upper[1])
+        se1.append(fe.se[1])
         est.append(np.r_[fe.estimate, r.variance_components.estimate])
         if len(cover_sd) < n_profile:  # profile intervals are slower: a subset
             vc = r.conf_int("profile", which=["group: sd(z0)"])
             cover_sd.append(vc.lower[0] <= sd0 <= vc.upper[0])
-    return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0)
+    # closed form for this balanced design: Var(beta1_hat) = (sd1^2 + sigma^2 / Sxx) / G
+    sxx = np.sum((x[:m] - x[:m].mean()) ** 2)
+    exact_sd = np.sqrt((sd1 ** 2 + sigma ** 2 / sxx) / G)
+    return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0), np.mean(se1) / exact_sd
 
 
 def test_simulation_recovers_truth_small():
-    cov_b, cov_sd, mean_est = _coverage(30, seed=11, n_profile=8)
+    cov_b, cov_sd, mean_est, se_ratio = _coverage(30, seed=11, n_profile=8)
+    assert abs(se_ratio - 1) < 0.1      # model-based SE vs the exact sampling sd
     # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 30 replications -> loose bounds
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.06)
     assert 0.85 <= cov_b <= 1.0
@@ -138,7 +143,8 @@ def test_simulation_recovers_truth_small():
 
 @pytest.mark.slow
 def test_simulation_coverage_200_replications():
-    cov_b, cov_sd, mean_est = _coverage(200, seed=2024, n_profile=100)
+    cov_b, cov_sd, mean_est, se_ratio = _coverage(200, seed=2024, n_profile=100)
+    assert abs(se_ratio - 1) < 0.03
     # binomial sd of a coverage estimate from 200 reps ~ 0.015 -> 3 sd band around 0.95
     assert 0.905 <= cov_b <= 0.99
     assert 0.87 <= cov_sd <= 1.0          # 100 profile intervals (sd of coverage ~0.022)
