@@ -230,3 +230,27 @@ def test_crossed_array_input_matches_formula():
     assert_allclose(b.variance_components.estimate, a.variance_components.estimate, rtol=1e-5)
     frame = b.fixed_effects.to_frame()
     assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
+
+
+def test_nested_anova_coefficients_balanced_and_unbiased_unbalanced():
+    from deconv.datasets.hierarchical import load_pastes
+    p = load_pastes()
+    res = hm.random_effects_anova(p["strength"], p["batch"], p["cask"], method="anova")
+    # balanced 10 batches x 3 casks x 2: k1 = k2 = n = 2, k3 = b n = 6 (Searle et al. 1992)
+    assert_allclose([res.ems_coefficients[k] for k in ("k1", "k2", "k3")], [2, 2, 6], rtol=1e-12)
+    # unbalanced nested design: the moment estimators are unbiased (simulation, known truth)
+    rng = np.random.default_rng(8)
+    a = 12
+    n_sub = rng.integers(2, 5, a)                       # subgroups per group
+    sizes = [rng.integers(1, 6, k) for k in n_sub]      # observations per subgroup
+    ga = np.concatenate([np.full(s.sum(), i) for i, s in enumerate(sizes)])
+    gb = np.concatenate([np.repeat(np.arange(len(s)), s) for s in sizes])
+    sub_id = np.concatenate([[0], np.cumsum(n_sub)])[ga] + gb
+    est = []
+    for _ in range(300):
+        y = (rng.normal(0, 1.0, a)[ga] + rng.normal(0, 0.7, n_sub.sum())[sub_id]
+             + rng.normal(0, 0.5, ga.size))
+        est.append(hm.random_effects_anova(y, ga, gb, method="anova").variance_components.estimate[:3])
+    est = np.array(est)
+    se = est.std(axis=0) / np.sqrt(len(est))
+    assert np.all(np.abs(est.mean(axis=0) - [1.0, 0.49, 0.25]) < 4 * se)

@@ -120,8 +120,10 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
         sub = np.asarray(subgroups)
         if sub.shape[0] != y.size:
             raise ValueError(f"subgroups has {sub.shape[0]} labels but y has {y.size} values")
-        key = np.array([f"{a}\x00{b}" for a, b in zip(np.asarray(groups), sub)], dtype=object)
-        gb, lb = _codes(key, "subgroups")
+        gs, ls = _codes(sub, "subgroups")
+        # subgroup identity is (group, subgroup label): "a" in batch A differs from "a" in B
+        lb, gb = np.unique(ga * len(ls) + gs, return_inverse=True)
+        gb = gb.astype(np.int64)
         if len(lb) <= len(la):
             raise ValueError("subgroups must split at least one group into several subgroups")
         if np.any(np.bincount(gb) < 1) or len(lb) >= y.size:

@@ -185,8 +185,8 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
     >>> from deconv.datasets.hierarchical import load_cbpp
     >>> from deconv.hierarchical import glmm
     >>> res = glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", load_cbpp())
-    >>> round(res.fixed_effects["(Intercept)"]["estimate"], 3)
-    -1.398
+    >>> round(float(res.fixed_effects["(Intercept)"]["estimate"]), 3)
+    -1.399
     """
     level = check_level(level)
     family = str(family).lower()

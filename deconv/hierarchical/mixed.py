@@ -471,7 +471,7 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
     >>> from deconv.datasets.hierarchical import load_sleepstudy
     >>> from deconv.hierarchical import lmm
     >>> res = lmm("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy())
-    >>> round(res.fixed_effects["Days"]["estimate"], 4)
+    >>> round(float(res.fixed_effects["Days"]["estimate"]), 4)
     10.4673
     """
     level = check_level(level)
