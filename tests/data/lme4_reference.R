@@ -75,4 +75,23 @@ g2 <- update(g2, start = list(theta = getME(g2, "theta"), fixef = fixef(g2)),
              control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
                                          optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
 out$cbpp_poisson_offset <- summ_glmm(g2)
+# Satterthwaite degrees of freedom from lmerTest (Kuznetsova et al. 2017), REML fits,
+# including an unbalanced design: sleepstudy without the rows whose 1-based index %% 7 == 3
+if (requireNamespace("lmerTest", quietly = TRUE)) {
+  sleep_unbal <- sleepstudy[seq_len(nrow(sleepstudy)) %% 7 != 3, ]
+  sat <- list(
+    sleep_intercept = list(Reaction ~ Days + (1 | Subject), sleepstudy),
+    sleep_slope = list(Reaction ~ Days + (Days | Subject), sleepstudy),
+    sleep_slope_unbalanced = list(Reaction ~ Days + (Days | Subject), sleep_unbal),
+    sleep_uncorrelated_unbalanced = list(Reaction ~ Days + (Days || Subject), sleep_unbal),
+    penicillin_crossed = list(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
+  out$satterthwaite <- list(lmerTest_version = as.character(packageVersion("lmerTest")))
+  for (nm in names(sat)) {
+    m <- lmerTest::lmer(sat[[nm]][[1]], data = sat[[nm]][[2]], control = ctrl)
+    cf <- summary(m)$coefficients
+    out$satterthwaite[[nm]] <- list(formula = deparse(sat[[nm]][[1]]), names = rownames(cf),
+                                    df = unname(cf[, "df"]), se = unname(cf[, "Std. Error"]),
+                                    fixef = unname(cf[, "Estimate"]))
+  }
+}
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/lme4_reference.json")
