@@ -40,10 +40,9 @@ def test_unparseable_formula(bad, msg):
 
 
 def test_categorical_fixed_effects_treatment_coding():
-    pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"y": rng.normal(size=40), "f": np.repeat(list("abcd"), 10),
-                       "g": np.tile(np.arange(5).astype(str), 8)})
+    df = {"y": rng.normal(size=40), "f": np.repeat(list("abcd"), 10),
+          "g": np.tile(np.arange(5).astype(str), 8)}
     res = hm.lmm("y ~ f + (1 | g)", df)
     assert res.fixed_effects.names == ["(Intercept)", "fb", "fc", "fd"]
 
@@ -86,9 +85,8 @@ def test_nan_inputs():
 
 
 def test_unknown_column_and_bad_args():
-    pd = pytest.importorskip("pandas")
     y, x, groups = _toy()
-    df = pd.DataFrame({"y": y, "x": x, "g": groups})
+    df = {"y": y, "x": x, "g": groups}
     with pytest.raises(FormulaError, match="not found"):
         hm.lmm("y ~ z + (1 | g)", df)
     with pytest.raises(FormulaError, match="not found"):

@@ -111,7 +111,7 @@ def test_unbalanced_one_way_anova_n0_and_reml_differs():
 
 def test_balanced_nested_anova_equals_lme4_reml_on_pastes():
     from deconv.datasets.hierarchical import load_pastes
-    p = load_pastes()
+    p = load_pastes(as_frame=False)
     res = hm.random_effects_anova(p["strength"], p["batch"], p["cask"])
     ref = dict(zip(REF["pastes_nested_reml"]["varcomp"]["grp"], REF["pastes_nested_reml"]["varcomp"]["vcov"]))
     expect = [ref["batch"], ref["cask:batch"], ref["Residual"]]
@@ -135,9 +135,8 @@ def test_negative_anova_estimate_flagged():
     ("cbpp_binomial", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
     ("cbpp_poisson_offset", "incidence ~ period + offset(log(size)) + (1 | herd)", "poisson")])
 def test_glmm_laplace_against_glmer(case, formula, family):
-    pytest.importorskip("pandas")
     from deconv.datasets.hierarchical import load_cbpp
-    res = hm.glmm(formula, load_cbpp(), family=family)
+    res = hm.glmm(formula, load_cbpp(as_frame=False), family=family)
     ref = REF[case]
     # lme4 glmer (Laplace, nAGQ = 1) with a tight PIRLS tolerance (tolPwrss = 1e-12; with
     # lme4's default 1e-7 its own deviance is off by ~5e-4, see lme4_reference.R):
@@ -155,13 +154,12 @@ def test_glmm_laplace_against_glmer(case, formula, family):
 
 # ------------------------------------------------------------------------ front door
 def test_fit_auto_routes_and_says_why():
-    pytest.importorskip("pandas")
     from deconv.datasets.hierarchical import load_sleepstudy
-    r = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy())
+    r = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy(as_frame=False))
     assert r.method == "REML" and "auto" in r.method_reason and "cute" in r.method_reason
     r2 = hm.fit(SCHOOLS["y"], se=SCHOOLS["se"])
     assert r2.model == "normal means" and "auto" in r2.method_reason
-    r3 = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy(), method="ml")
+    r3 = hm.fit("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy(as_frame=False), method="ml")
     assert r3.method == "ML"
 
 
@@ -203,13 +201,12 @@ def test_plots_return_axes():
 
 
 def test_fit_glmm_route_and_array_input_agree():
-    pd = pytest.importorskip("pandas")
     from deconv.datasets.hierarchical import load_cbpp
-    cb = load_cbpp()
+    cb = load_cbpp(as_frame=False)
     r = hm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=cb, family="binomial")
     assert r.method == "Laplace" and "auto" in r.method_reason
-    X = pd.get_dummies(cb["period"], drop_first=True).to_numpy(float)
-    X = np.column_stack([np.ones(len(cb)), X])
+    period = cb["period"].astype(str)
+    X = np.column_stack([np.ones(period.size)] + [(period == lv).astype(float) for lv in "234"])
     y = np.column_stack([cb["incidence"], cb["size"] - cb["incidence"]])
     r2 = hm.glmm(y=y, X=X, groups=cb["herd"], family="binomial")
     assert_allclose(r2.beta, r.beta, rtol=1e-6)
@@ -221,20 +218,20 @@ def test_fit_glmm_route_and_array_input_agree():
 
 
 def test_crossed_array_input_matches_formula():
-    pytest.importorskip("pandas")
     from deconv.datasets.hierarchical import load_penicillin
-    pen = load_penicillin()
+    pen = load_penicillin(as_frame=False)
     a = hm.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
     b = hm.lmm(y=pen["diameter"], groups={"plate": pen["plate"], "sample": pen["sample"]})
     assert_allclose(b.fit_stats["REML criterion"], a.fit_stats["REML criterion"], rtol=1e-10)
     assert_allclose(b.variance_components.estimate, a.variance_components.estimate, rtol=1e-5)
+    pytest.importorskip("pandas")
     frame = b.fixed_effects.to_frame()
     assert list(frame.columns[:4]) == ["estimate", "se", "lower", "upper"]
 
 
 def test_nested_anova_coefficients_balanced_and_unbiased_unbalanced():
     from deconv.datasets.hierarchical import load_pastes
-    p = load_pastes()
+    p = load_pastes(as_frame=False)
     res = hm.random_effects_anova(p["strength"], p["batch"], p["cask"], method="anova")
     # balanced 10 batches x 3 casks x 2: k1 = k2 = n = 2, k3 = b n = 6 (Searle et al. 1992)
     assert_allclose([res.ems_coefficients[k] for k in ("k1", "k2", "k3")], [2, 2, 6], rtol=1e-12)
