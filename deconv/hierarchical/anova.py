@@ -28,7 +28,8 @@ Searle, S. R., Casella, G. and McCulloch, C. E. (1992). Variance Components. Wil
 import numpy as np
 
 from deconv._validation import as_1d_float, check_choice
-from deconv.hierarchical.design import _codes
+from deconv.hierarchical.design import _codes, design_from_arrays
+from deconv.hierarchical.graph import lmm_graph
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 
 __all__ = ["random_effects_anova"]
@@ -167,7 +168,9 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
     else:
         mu = y.mean()
         fixed = EffectTable(["(Intercept)"], [mu])
-        groups_eff, raw, graph = {}, {}, None
+        groups_eff, raw = {}, {}
+        grp = {"groups": ga} if subgroups is None else {"groups": ga, "subgroups": gb}
+        graph = lmm_graph(design_from_arrays(y, None, grp))
         fit_stats = {"nobs": y.size}
     fit_stats.update({f"{s}: df": d for s, d in zip(sources, table["df"])})
     res = HierarchicalResult(

@@ -10,7 +10,7 @@ import numpy as np
 
 from deconv._validation import as_1d_float, as_2d_float
 from deconv.hierarchical.formula import (FormulaError, evaluate, factor_codes,
-                                         is_categorical, parse_formula, column)
+                                         is_categorical, parse_formula)
 
 __all__ = ["Design", "RandomTerm", "design_from_formula", "design_from_arrays"]
 
