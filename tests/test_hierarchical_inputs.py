@@ -147,3 +147,26 @@ def test_simulation_coverage_200_replications():
     assert 0.905 <= cov_b <= 0.99
     assert 0.87 <= cov_sd <= 1.0          # 100 profile intervals (sd of coverage ~0.022)
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.03)
+
+
+def test_singular_fit_flagged_and_profile_from_boundary():
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(8), 6)
+    y = rng.normal(size=48)
+    y = y - np.repeat(np.bincount(g, y) / 6, 6)      # no between-group spread at all
+    r = hm.lmm(y=y, groups=g)
+    assert r.variance_components.estimate[0] == 0.0 and r.converged
+    assert any("boundary" in d for d in r.diagnostics)
+    vc = r.conf_int("profile")
+    assert vc.lower[0] == 0.0 and 0 < vc.upper[0] < 1.0
+    # closed form: with sd = 0, sigma_REML^2 = sum (y - ybar)^2 / (n - 1)
+    assert_allclose(r.variance_components.estimate[1], np.sqrt(np.sum((y - y.mean()) ** 2) / 47), rtol=1e-8)
+
+
+def test_uncorrelated_two_spellings_agree():
+    from deconv.datasets.hierarchical import load_sleepstudy
+    d = load_sleepstudy(as_frame=False)
+    a = hm.lmm("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", d)
+    b = hm.lmm("Reaction ~ Days + (Days || Subject)", d)
+    assert_allclose(a.fit_stats["REML criterion"], b.fit_stats["REML criterion"], rtol=1e-12)
+    assert_allclose(a.variance_components.estimate, b.variance_components.estimate, rtol=1e-8)

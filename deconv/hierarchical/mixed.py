@@ -314,7 +314,10 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         # 2015, section 5.1): secant iterations on zeta(x) = +-sqrt(crit) converge fast.
         if is_sd and est <= 0:
             lower[j] = 0.0
-        x_hat = np.log(est) if is_sd else np.arctanh(np.clip(est, -0.999999, 0.999999))
+        if is_sd:   # an sd on the boundary (0): start just above it, on the residual scale
+            x_hat = np.log(est) if est > 0 else np.log(1e-6 * psi_hat[-1])
+        else:
+            x_hat = np.arctanh(np.clip(est, -0.999999, 0.999999))
         to_v = np.exp if is_sd else np.tanh
         target = np.sqrt(crit)
         for side, out in ((-1, lower), (1, upper)):
