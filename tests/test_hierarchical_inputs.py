@@ -170,3 +170,18 @@ def test_uncorrelated_two_spellings_agree():
     b = hm.lmm("Reaction ~ Days + (Days || Subject)", d)
     assert_allclose(a.fit_stats["REML criterion"], b.fit_stats["REML criterion"], rtol=1e-12)
     assert_allclose(a.variance_components.estimate, b.variance_components.estimate, rtol=1e-8)
+
+
+def test_no_fixed_effects_and_formula_edge_cases():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(10), 5)
+    y = rng.normal(size=10)[g] + rng.normal(size=50)
+    d = {"y": y, "g": g.astype(str), "x": rng.normal(size=50)}
+    r = hm.lmm("y ~ 0 + (1 | g)", d)
+    # lme4 1.1-31 on the same numbers (written to CSV, lmer(y ~ 0 + (1|g))):
+    # REMLcrit 146.202977837, sdcor 1.1040689216, 0.8307106201
+    assert_allclose(r.fit_stats["REML criterion"], 146.202977837, rtol=1e-10)
+    assert_allclose(r.variance_components.estimate, [1.1040689216, 0.8307106201], rtol=1e-6)
+    assert hm.lmm("y ~ x*x + (1 | g)", d).fixed_effects.names == ["(Intercept)", "x"]  # x:x = x
+    with pytest.raises(ValueError, match="not identifiable"):
+        hm.lmm("y ~ x + (1 | g:x)", d)

@@ -91,6 +91,10 @@ class Design:
             if t.n_levels < 2:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} level; a random "
                                  "effect needs at least 2 levels (use a fixed effect instead)")
+            if t.n_levels >= n:
+                raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} levels for {n} "
+                                 "observations; random effects are not identifiable (every "
+                                 "observation its own group)")
             if t.codes.shape[0] != n:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.codes.shape[0]} values, "
                                  f"expected {n}")

@@ -197,11 +197,13 @@ def _expand_star(piece, text):
         for _, part in _split_top(f, ":"):
             _check_expr(part, text)
     if len(factors) == 1:
-        return [":".join(p for _, p in _split_top(piece, ":"))]
+        return [":".join(dict.fromkeys(p for _, p in _split_top(piece, ":")))]
     out = []
     n = len(factors)
-    for mask in range(1, 2 ** n):  # all non-empty subsets, by order
-        out.append(":".join(factors[i] for i in range(n) if mask >> i & 1))
+    for mask in range(1, 2 ** n):  # all non-empty subsets, by order; x:x is x (as in R)
+        term = ":".join(dict.fromkeys(factors[i] for i in range(n) if mask >> i & 1))
+        if term not in out:
+            out.append(term)
     return sorted(out, key=lambda t: t.count(":"))
 
 

@@ -513,7 +513,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     d = core.decompose(theta)
     sigma = core.sigma_hat(d, reml)
     beta = d["beta"]
-    RXinv = np.linalg.inv(d["RX"])
+    RXinv = np.linalg.inv(d["RX"]) if core.p else np.zeros((0, 0))
     vcov = sigma ** 2 * RXinv.T @ RXinv
     se = np.sqrt(np.diag(vcov))
     n, p = core.n, core.p
@@ -523,7 +523,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         diagnostics.append(msg)
     # fixed effects
-    if ddf == "satterthwaite":
+    if ddf == "satterthwaite" and core.p:
         df = _satterthwaite(core, theta, sigma, reml)
         im = "Wald-t, Satterthwaite df"
     elif ddf == "residual":
