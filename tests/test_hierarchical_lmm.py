@@ -12,8 +12,12 @@ from deconv.hierarchical import lmm, lrt
 
 REF = json.load(open(os.path.join(os.path.dirname(__file__), "data", "lme4_reference.json")))
 # plain dicts of arrays: the formula route must not need pandas
+_cs = np.genfromtxt(os.path.join(os.path.dirname(__file__), "data", "lme4_crossed_slope.csv"),
+                    delimiter=",", names=True, dtype=None, encoding="utf-8")
 DATA = {"sleep": load_sleepstudy(as_frame=False), "pastes": load_pastes(as_frame=False),
-        "penicillin": load_penicillin(as_frame=False)}
+        "penicillin": load_penicillin(as_frame=False),
+        # simulated crossed design with a random slope on the secondary factor (seed 42)
+        "crossed": {k: _cs[k] for k in _cs.dtype.names}}
 CASES = [k for k, v in REF.items() if isinstance(v, dict) and "formula" in v]
 
 
@@ -48,7 +52,8 @@ def test_against_lme4(fits, case):
         assert_allclose(row["variance"], var, rtol=1e-5, err_msg=name)
 
 
-@pytest.mark.parametrize("case", ["sleep_slope_reml", "pastes_nested_reml", "penicillin_crossed_ml"])
+@pytest.mark.parametrize("case", ["sleep_slope_reml", "pastes_nested_reml", "penicillin_crossed_ml",
+                                  "crossed_slope_reml"])
 def test_blups_and_conditional_sd_against_lme4(fits, case):
     ref, res = REF[case]["ranef"], fits[case]
     for grpvar, term, grp, val, csd in zip(ref["grpvar"], ref["term"], ref["grp"],

@@ -38,6 +38,15 @@ for (nm in names(fits)) for (reml in c(TRUE, FALSE)) {
   m <- lmer(fits[[nm]], data = dat[[nm]], REML = reml, control = ctrl)
   out[[paste0(nm, if (reml) "_reml" else "_ml")]] <- c(list(formula = deparse(fits[[nm]])), summ_lmm(m))
 }
+# crossed design with a correlated random slope on the secondary factor (exercises the
+# Schur-complement path with K = 2): tests/data/lme4_crossed_slope.csv, simulated once in
+# Python (seed 42; 30 subjects x 8 items; see tests/test_hierarchical_lmm.py)
+cs <- read.csv("tests/data/lme4_crossed_slope.csv")
+for (reml in c(TRUE, FALSE)) {
+  m <- lmer(y ~ x + (1 | subject) + (x | item), data = cs, REML = reml, control = ctrl)
+  out[[paste0("crossed_slope", if (reml) "_reml" else "_ml")]] <-
+    c(list(formula = "y ~ x + (1 | subject) + (x | item)"), summ_lmm(m))
+}
 # profile-likelihood intervals (sd/cor scale, then fixed effects) for two models
 for (nm in c("sleep_intercept", "sleep_slope")) {
   m <- lmer(fits[[nm]], data = sleepstudy, REML = TRUE, control = ctrl)
