@@ -251,3 +251,26 @@ def test_nested_anova_coefficients_balanced_and_unbiased_unbalanced():
     est = np.array(est)
     se = est.std(axis=0) / np.sqrt(len(est))
     assert np.all(np.abs(est.mean(axis=0) - [1.0, 0.49, 0.25]) < 4 * se)
+
+
+def test_effect_table_from_draws_for_sampler_routes():
+    rng = np.random.default_rng(9)
+    draws = rng.normal([1.0, -2.0], [0.5, 2.0], size=(4, 500, 2))    # (chains, draws, params)
+    tab = hm.EffectTable.from_draws(["a", "b"], draws, level=0.9)
+    flat = draws.reshape(-1, 2)
+    assert tab.kind == "posterior" and "credible" in tab.label
+    assert_allclose(tab.estimate, flat.mean(axis=0), rtol=1e-12)
+    assert_allclose(tab.se, flat.std(axis=0, ddof=1), rtol=1e-12)
+    assert_allclose([tab.lower, tab.upper], np.quantile(flat, [0.05, 0.95], axis=0), rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        hm.EffectTable.from_draws(["a"], draws)
+
+
+def test_summaries_render_for_every_model():
+    from deconv.datasets.hierarchical import load_cbpp, load_pastes
+    p = load_pastes(as_frame=False)
+    texts = [hm.random_effects_anova(p["strength"], p["batch"], p["cask"]).summary().as_text(),
+             hm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                     load_cbpp(as_frame=False)).summary().as_text(),
+             hm.normal_means(SCHOOLS["y"], SCHOOLS["se"], method="bayes").summary()._repr_html_()]
+    assert "ICC" in texts[0] and "Laplace" in texts[1] and "posterior mean" in texts[2]
