@@ -172,7 +172,9 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
         grp = {"groups": ga} if subgroups is None else {"groups": ga, "subgroups": gb}
         graph = lmm_graph(design_from_arrays(y, None, grp))
         fit_stats = {"nobs": y.size}
-    fit_stats.update({f"{s}: df": d for s, d in zip(sources, table["df"])})
+    fit_stats.update({f"df {s}": d for s, d in zip(sources, table["df"])})
+    if method == "both":
+        fit_stats.update({f"ANOVA estimate {nm}": v for nm, v in zip(names, mom_vals)})
     res = HierarchicalResult(
         model="random-effects ANOVA (" + ("one-way" if subgroups is None else "two-way nested") + ")",
         method=label, method_reason="variance components of a balanced or unbalanced random-effects "

@@ -175,7 +175,7 @@ class HierarchicalResult:
         if self.fixed_effects is not None and len(self.fixed_effects):
             notes.append(f"fixed effects: {self.fixed_effects.label}")
             if "df" in self.fixed_effects.extra:
-                notes.append("  df (Satterthwaite): " + ", ".join(
+                notes.append("  df: " + ", ".join(
                     f"{n}={d:.4g}" for n, d in zip(self.fixed_effects.names, self.fixed_effects.extra["df"])))
         if self.variance_components is not None and len(self.variance_components):
             notes.append(f"variance components: {self.variance_components.label}")
