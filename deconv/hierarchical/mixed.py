@@ -526,6 +526,11 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     if ddf == "satterthwaite" and core.p:
         df = _satterthwaite(core, theta, sigma, reml)
         im = "Wald-t, Satterthwaite df"
+        if not np.all(np.isfinite(df) & (df > 0)):
+            diagnostics.append("Satterthwaite df could not be computed for some fixed effects "
+                               "(singular information for the variance parameters); their "
+                               "intervals use the normal distribution")
+            df = np.where(np.isfinite(df) & (df > 0), df, np.inf)
     elif ddf == "residual":
         df = np.full(p, float(n - p))
         im = "Wald-t, residual df"
@@ -542,9 +547,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     # variance components
     psi = _psi_from_theta(core, theta, sigma)
     names, kinds = _psi_names(core)
-    variances = []
-    for v, kd, i in zip(psi, kinds, range(psi.size)):
-        variances.append(v ** 2 if kd == "sd" else np.nan)
+    variances = [v ** 2 if kd == "sd" else np.nan for v, kd in zip(psi, kinds)]
     # covariances for correlation rows
     Ts = core.T_list(theta)
     o = 0
