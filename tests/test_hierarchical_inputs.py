@@ -185,3 +185,18 @@ def test_no_fixed_effects_and_formula_edge_cases():
     assert hm.lmm("y ~ x*x + (1 | g)", d).fixed_effects.names == ["(Intercept)", "x"]  # x:x = x
     with pytest.raises(ValueError, match="not identifiable"):
         hm.lmm("y ~ x + (1 | g:x)", d)
+
+
+def test_pandas_categorical_grouping_keeps_level_order_and_rejects_missing():
+    pd = pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_sleepstudy
+    d = load_sleepstudy()
+    ref = hm.lmm("Reaction ~ Days + (1 | Subject)", d)
+    levels = sorted(d["Subject"].unique())[::-1] + ["unused"]
+    d["Subject"] = pd.Categorical(d["Subject"], categories=levels)
+    r = hm.lmm("Reaction ~ Days + (1 | Subject)", d)
+    assert r.group_effects["Subject"].names[0].startswith(levels[0])     # category order kept
+    assert_allclose(r.fit_stats["REML criterion"], ref.fit_stats["REML criterion"], rtol=1e-12)
+    d.loc[3, "Subject"] = np.nan
+    with pytest.raises(ValueError, match="missing"):
+        hm.lmm("Reaction ~ Days + (1 | Subject)", d)

@@ -290,8 +290,12 @@ def factor_codes(values, name):
     """Integer codes 0..L-1 and level labels (sorted, as R does) of a grouping column."""
     cat = getattr(values, "cat", None)
     if cat is not None:  # pandas categorical: keep its level order, drop unused levels
-        levels = [lv for lv in cat.categories if (values == lv).any()]
-        arr = np.asarray(values.astype(object))
+        raw = np.asarray(cat.codes, dtype=np.int64)
+        if np.any(raw < 0):
+            raise ValueError(f"grouping factor {name!r} contains missing values")
+        used = np.unique(raw)
+        codes = np.searchsorted(used, raw).astype(np.int64)
+        return codes, [str(cat.categories[i]) for i in used]
     else:
         arr = np.asarray(values)
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
