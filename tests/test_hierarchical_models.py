@@ -274,3 +274,18 @@ def test_summaries_render_for_every_model():
                      load_cbpp(as_frame=False)).summary().as_text(),
              hm.normal_means(SCHOOLS["y"], SCHOOLS["se"], method="bayes").summary()._repr_html_()]
     assert "ICC" in texts[0] and "Laplace" in texts[1] and "posterior mean" in texts[2]
+
+
+def test_glmm_two_grouping_factors_against_glmer():
+    # lme4's ?cbpp overdispersion model: herd + observation-level random intercepts
+    # (Schur-complement path); glmer with tolPwrss = 1e-12 (measured agreement ~2e-7)
+    from deconv.datasets.hierarchical import load_cbpp
+    cb = load_cbpp(as_frame=False)
+    cb["obs"] = np.arange(cb["herd"].size).astype(str)
+    res = hm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)", cb)
+    ref = REF["cbpp_binomial_obs"]
+    assert_allclose(res.beta, ref["fixef"], rtol=1e-5)
+    assert_allclose(res.theta, ref["theta"], rtol=1e-5)          # lme4 order: obs, herd
+    assert_allclose(res.fixed_effects.se, ref["se"], rtol=1e-4)
+    assert_allclose(res.fit_stats["loglik (Laplace)"], ref["loglik"], rtol=1e-8)
+    assert set(res.group_effects) == {"obs", "herd"}

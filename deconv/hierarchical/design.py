@@ -70,8 +70,12 @@ class Design:
     def p(self):
         return self.X.shape[1]
 
-    def check(self):
-        """Errors a fit cannot recover from: rank-deficient X, one-level factors, NaN."""
+    def check(self, gaussian=True):
+        """Errors a fit cannot recover from: rank-deficient X, one-level factors, NaN.
+
+        ``gaussian``: a factor with a level per observation is not identifiable in a
+        Gaussian model (it duplicates the residual) but is legitimate in a GLMM
+        (observation-level random effects for overdispersion)."""
         n = self.n
         if not np.all(np.isfinite(self.y)):
             raise ValueError(f"response {self.response_name!r} contains NaN or inf")
@@ -91,7 +95,7 @@ class Design:
             if t.n_levels < 2:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} level; a random "
                                  "effect needs at least 2 levels (use a fixed effect instead)")
-            if t.n_levels >= n:
+            if gaussian and t.n_levels >= n:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} levels for {n} "
                                  "observations; random effects are not identifiable (every "
                                  "observation its own group)")

@@ -84,6 +84,15 @@ g2 <- update(g2, start = list(theta = getME(g2, "theta"), fixef = fixef(g2)),
              control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
                                          optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
 out$cbpp_poisson_offset <- summ_glmm(g2)
+# two grouping factors: herd + an observation-level effect for overdispersion (lme4's ?cbpp)
+cbpp$obs <- seq_len(nrow(cbpp))
+g3 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs), data = cbpp,
+            family = binomial, control = gctrl)
+g3 <- update(g3, start = list(theta = getME(g3, "theta"), fixef = fixef(g3)),
+             control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                                    optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+out$cbpp_binomial_obs <- c(summ_glmm(g3)[c("fixef", "se", "theta", "loglik", "aic")],
+                           list(theta_names = names(getME(g3, "theta"))))
 # Satterthwaite degrees of freedom from lmerTest (Kuznetsova et al. 2017), REML fits,
 # including an unbalanced design: sleepstudy without the rows whose 1-based index %% 7 == 3
 if (requireNamespace("lmerTest", quietly = TRUE)) {
