@@ -76,6 +76,8 @@ class _LaplaceGLMM:
         return T
 
     def _mean_weight(self, eta):
+        if self.family == "poisson":
+            eta = np.minimum(eta, 700.0)     # exp overflow guard for wild trial points
         if self.family == "binomial":
             mu = special.expit(eta)
             return self.ntr * mu, self.ntr * mu * (1 - mu)
@@ -85,7 +87,7 @@ class _LaplaceGLMM:
     def _loglik_obs(self, eta):
         if self.family == "binomial":
             return self.const + np.sum(self.succ * eta - self.ntr * np.logaddexp(0.0, eta))
-        return self.const + np.sum(self.succ * eta - np.exp(eta))
+        return self.const + np.sum(self.succ * eta - np.exp(np.minimum(eta, 700.0)))
 
     def laplace(self, theta, beta, return_all=False):
         """-2 x Laplace log-likelihood at (theta, beta); PIRLS warm-started."""

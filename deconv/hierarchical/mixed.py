@@ -296,8 +296,11 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         def prof(v):
             def obj(e):
                 full = np.empty(psi_hat.size)
-                full[others] = from_eta(e, others)
+                with np.errstate(over="ignore", invalid="ignore"):   # far-out trial points
+                    full[others] = from_eta(e, others)
                 full[j] = v
+                if not np.all(np.isfinite(full)):
+                    return np.inf
                 return dev_psi(full)
 
             best = optimize.minimize(obj, state["eta"], method="BFGS",
@@ -326,13 +329,18 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
             state["eta"] = eta_hat[others].copy()
 
             def zeta(x):
-                return np.sqrt(max(prof(to_v(x)) + crit, 0.0))
+                val = prof(to_v(x)) + crit
+                return np.sqrt(max(val, 0.0)) if np.isfinite(val) else np.inf
 
             x0, z0 = x_hat, 0.0
             x1 = x_hat + side * (0.3 if is_sd else 0.5)
             z1 = zeta(x1)
             result = None
             for _ in range(40):
+                if not np.isfinite(z1):      # inner fit failed far out: step back halfway
+                    x1 = 0.5 * (x0 + x1)
+                    z1 = zeta(x1)
+                    continue
                 if abs(z1 - target) < 1e-6:
                     result = x1
                     break
