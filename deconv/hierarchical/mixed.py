@@ -287,6 +287,9 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
 
     lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
     eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
+    ls = np.log(psi_hat[-1])
+    eta_lo = np.where(kinds == "sd", ls + np.log(1e-8), -7.0)
+    eta_hi = np.where(kinds == "sd", ls + np.log(1e4), 7.0)
     for j in (range(psi_hat.size) if which is None else which):
         if not np.isfinite(psi_hat[j]):
             continue
@@ -303,8 +306,12 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
                     return np.inf
                 return dev_psi(full)
 
-            best = optimize.minimize(obj, state["eta"], method="BFGS",
-                                     options=dict(gtol=1e-5, maxiter=200))
+            # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
+            # residual sds, |atanh(cor)| <= 7)
+            best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[others], eta_hi[others]),
+                                     method="L-BFGS-B",
+                                     bounds=list(zip(eta_lo[others], eta_hi[others])),
+                                     options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
             if np.isfinite(best.fun):
                 state["eta"] = best.x
             # the profile can never lie below the global minimum
