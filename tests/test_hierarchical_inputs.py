@@ -40,10 +40,9 @@ def test_unparseable_formula(bad, msg):
 
 
 def test_categorical_fixed_effects_treatment_coding():
-    pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"y": rng.normal(size=40), "f": np.repeat(list("abcd"), 10),
-                       "g": np.tile(np.arange(5).astype(str), 8)})
+    df = {"y": rng.normal(size=40), "f": np.repeat(list("abcd"), 10),
+          "g": np.tile(np.arange(5).astype(str), 8)}
     res = hm.lmm("y ~ f + (1 | g)", df)
     assert res.fixed_effects.names == ["(Intercept)", "fb", "fc", "fd"]
 
@@ -86,9 +85,8 @@ def test_nan_inputs():
 
 
 def test_unknown_column_and_bad_args():
-    pd = pytest.importorskip("pandas")
     y, x, groups = _toy()
-    df = pd.DataFrame({"y": y, "x": x, "g": groups})
+    df = {"y": y, "x": x, "g": groups}
     with pytest.raises(FormulaError, match="not found"):
         hm.lmm("y ~ z + (1 | g)", df)
     with pytest.raises(FormulaError, match="not found"):
@@ -114,23 +112,28 @@ def _coverage(n_rep, seed, n_profile):
     beta, sd0, sd1, rho, sigma = np.array([1.0, 0.5]), 0.8, 0.5, 0.3, 0.6
     S = np.array([[sd0 ** 2, rho * sd0 * sd1], [rho * sd0 * sd1, sd1 ** 2]])
     C = np.linalg.cholesky(S)
-    cover_beta, cover_sd, est = [], [], []
+    cover_beta, cover_sd, est, se1 = [], [], [], []
     for _ in range(n_rep):
         b = rng.standard_normal((G, 2)) @ C.T
         y = X @ beta + np.sum(X * b[groups], axis=1) + sigma * rng.standard_normal(x.size)
         r = hm.lmm(y=y, X=X, groups=groups, Z=X)
         fe = r.fixed_effects
         cover_beta.append(fe.lower[1] <= beta[1] <= fe.upper[1])
+        se1.append(fe.se[1])
         est.append(np.r_[fe.estimate, r.variance_components.estimate])
         if len(cover_sd) < n_profile:  # profile intervals are slower: a subset
             vc = r.conf_int("profile", which=["group: sd(z0)"])
             cover_sd.append(vc.lower[0] <= sd0 <= vc.upper[0])
-    return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0)
+    # closed form for this balanced design: Var(beta1_hat) = (sd1^2 + sigma^2 / Sxx) / G
+    sxx = np.sum((x[:m] - x[:m].mean()) ** 2)
+    exact_sd = np.sqrt((sd1 ** 2 + sigma ** 2 / sxx) / G)
+    return np.mean(cover_beta), np.mean(cover_sd), np.mean(est, axis=0), np.mean(se1) / exact_sd
 
 
 def test_simulation_recovers_truth_small():
-    cov_b, cov_sd, mean_est = _coverage(40, seed=11, n_profile=10)
-    # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 40 replications -> loose bounds
+    cov_b, cov_sd, mean_est, se_ratio = _coverage(30, seed=11, n_profile=8)
+    assert abs(se_ratio - 1) < 0.1      # model-based SE vs the exact sampling sd
+    # truth: beta = (1, .5), sd0 .8, sd1 .5, cor .3, sigma .6; 30 replications -> loose bounds
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.06)
     assert 0.85 <= cov_b <= 1.0
     assert 0.7 <= cov_sd <= 1.0
@@ -138,8 +141,62 @@ def test_simulation_recovers_truth_small():
 
 @pytest.mark.slow
 def test_simulation_coverage_200_replications():
-    cov_b, cov_sd, mean_est = _coverage(200, seed=2024, n_profile=100)
+    cov_b, cov_sd, mean_est, se_ratio = _coverage(200, seed=2024, n_profile=100)
+    assert abs(se_ratio - 1) < 0.03
     # binomial sd of a coverage estimate from 200 reps ~ 0.015 -> 3 sd band around 0.95
     assert 0.905 <= cov_b <= 0.99
     assert 0.87 <= cov_sd <= 1.0          # 100 profile intervals (sd of coverage ~0.022)
     assert_allclose(mean_est[[0, 1, 2, 5]], [1.0, 0.5, 0.8, 0.6], atol=0.03)
+
+
+def test_singular_fit_flagged_and_profile_from_boundary():
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(8), 6)
+    y = rng.normal(size=48)
+    y = y - np.repeat(np.bincount(g, y) / 6, 6)      # no between-group spread at all
+    r = hm.lmm(y=y, groups=g)
+    assert r.variance_components.estimate[0] == 0.0 and r.converged
+    assert any("boundary" in d for d in r.diagnostics)
+    vc = r.conf_int("profile")
+    assert vc.lower[0] == 0.0 and 0 < vc.upper[0] < 1.0
+    # closed form: with sd = 0, sigma_REML^2 = sum (y - ybar)^2 / (n - 1)
+    assert_allclose(r.variance_components.estimate[1], np.sqrt(np.sum((y - y.mean()) ** 2) / 47), rtol=1e-8)
+
+
+def test_uncorrelated_two_spellings_agree():
+    from deconv.datasets.hierarchical import load_sleepstudy
+    d = load_sleepstudy(as_frame=False)
+    a = hm.lmm("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", d)
+    b = hm.lmm("Reaction ~ Days + (Days || Subject)", d)
+    assert_allclose(a.fit_stats["REML criterion"], b.fit_stats["REML criterion"], rtol=1e-12)
+    assert_allclose(a.variance_components.estimate, b.variance_components.estimate, rtol=1e-8)
+
+
+def test_no_fixed_effects_and_formula_edge_cases():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(10), 5)
+    y = rng.normal(size=10)[g] + rng.normal(size=50)
+    d = {"y": y, "g": g.astype(str), "x": rng.normal(size=50)}
+    r = hm.lmm("y ~ 0 + (1 | g)", d)
+    # lme4 1.1-31 on the same numbers (written to CSV, lmer(y ~ 0 + (1|g))):
+    # REMLcrit 146.202977837, sdcor 1.1040689216, 0.8307106201
+    assert_allclose(r.fit_stats["REML criterion"], 146.202977837, rtol=1e-10)
+    assert_allclose(r.variance_components.estimate, [1.1040689216, 0.8307106201], rtol=1e-6)
+    assert hm.lmm("y ~ x*x + (1 | g)", d).fixed_effects.names == ["(Intercept)", "x"]  # x:x = x
+    with pytest.raises(ValueError, match="not identifiable"):
+        hm.lmm("y ~ x + (1 | g:x)", d)
+
+
+def test_pandas_categorical_grouping_keeps_level_order_and_rejects_missing():
+    pd = pytest.importorskip("pandas")
+    from deconv.datasets.hierarchical import load_sleepstudy
+    d = load_sleepstudy()
+    ref = hm.lmm("Reaction ~ Days + (1 | Subject)", d)
+    levels = sorted(d["Subject"].unique())[::-1] + ["unused"]
+    d["Subject"] = pd.Categorical(d["Subject"], categories=levels)
+    r = hm.lmm("Reaction ~ Days + (1 | Subject)", d)
+    assert r.group_effects["Subject"].names[0].startswith(levels[0])     # category order kept
+    assert_allclose(r.fit_stats["REML criterion"], ref.fit_stats["REML criterion"], rtol=1e-12)
+    d.loc[3, "Subject"] = np.nan
+    with pytest.raises(ValueError, match="missing"):
+        hm.lmm("Reaction ~ Days + (1 | Subject)", d)

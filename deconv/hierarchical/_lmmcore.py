@@ -192,7 +192,7 @@ class LMMCore:
         if not np.isfinite(logdetL2):
             raise np.linalg.LinAlgError("block factor not positive definite")
         cu = cu1.reshape(-1)
-        RZX = RZX1.reshape(-1, p)
+        RZX = RZX1.reshape(self.q1, p)
         out = {"Ts": Ts, "Tb": Tb, "Linv": Linv, "L22": None, "M": None}
         if self.q2:
             B = self._rmul_lam2(self.Z1tZ2.reshape(self.q1, self.q2), Ts).reshape(G, K, self.q2)

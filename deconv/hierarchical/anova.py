@@ -28,7 +28,8 @@ Searle, S. R., Casella, G. and McCulloch, C. E. (1992). Variance Components. Wil
 import numpy as np
 
 from deconv._validation import as_1d_float, check_choice
-from deconv.hierarchical.design import _codes
+from deconv.hierarchical.design import _codes, design_from_arrays
+from deconv.hierarchical.graph import lmm_graph
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 
 __all__ = ["random_effects_anova"]
@@ -120,8 +121,10 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
         sub = np.asarray(subgroups)
         if sub.shape[0] != y.size:
             raise ValueError(f"subgroups has {sub.shape[0]} labels but y has {y.size} values")
-        key = np.array([f"{a}\x00{b}" for a, b in zip(np.asarray(groups), sub)], dtype=object)
-        gb, lb = _codes(key, "subgroups")
+        gs, ls = _codes(sub, "subgroups")
+        # subgroup identity is (group, subgroup label): "a" in batch A differs from "a" in B
+        lb, gb = np.unique(ga * len(ls) + gs, return_inverse=True)
+        gb = gb.astype(np.int64)
         if len(lb) <= len(la):
             raise ValueError("subgroups must split at least one group into several subgroups")
         if np.any(np.bincount(gb) < 1) or len(lb) >= y.size:
@@ -165,9 +168,13 @@ def random_effects_anova(y, groups, subgroups=None, *, method="both"):
     else:
         mu = y.mean()
         fixed = EffectTable(["(Intercept)"], [mu])
-        groups_eff, raw, graph = {}, {}, None
+        groups_eff, raw = {}, {}
+        grp = {"groups": ga} if subgroups is None else {"groups": ga, "subgroups": gb}
+        graph = lmm_graph(design_from_arrays(y, None, grp))
         fit_stats = {"nobs": y.size}
-    fit_stats.update({f"{s}: df": d for s, d in zip(sources, table["df"])})
+    fit_stats.update({f"df {s}": d for s, d in zip(sources, table["df"])})
+    if method == "both":
+        fit_stats.update({f"ANOVA estimate {nm}": v for nm, v in zip(names, mom_vals)})
     res = HierarchicalResult(
         model="random-effects ANOVA (" + ("one-way" if subgroups is None else "two-way nested") + ")",
         method=label, method_reason="variance components of a balanced or unbalanced random-effects "

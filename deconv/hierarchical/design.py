@@ -10,7 +10,7 @@ import numpy as np
 
 from deconv._validation import as_1d_float, as_2d_float
 from deconv.hierarchical.formula import (FormulaError, evaluate, factor_codes,
-                                         is_categorical, parse_formula, column)
+                                         is_categorical, parse_formula)
 
 __all__ = ["Design", "RandomTerm", "design_from_formula", "design_from_arrays"]
 
@@ -70,8 +70,12 @@ class Design:
     def p(self):
         return self.X.shape[1]
 
-    def check(self):
-        """Errors a fit cannot recover from: rank-deficient X, one-level factors, NaN."""
+    def check(self, gaussian=True):
+        """Errors a fit cannot recover from: rank-deficient X, one-level factors, NaN.
+
+        ``gaussian``: a factor with a level per observation is not identifiable in a
+        Gaussian model (it duplicates the residual) but is legitimate in a GLMM
+        (observation-level random effects for overdispersion)."""
         n = self.n
         if not np.all(np.isfinite(self.y)):
             raise ValueError(f"response {self.response_name!r} contains NaN or inf")
@@ -91,6 +95,10 @@ class Design:
             if t.n_levels < 2:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} level; a random "
                                  "effect needs at least 2 levels (use a fixed effect instead)")
+            if gaussian and t.n_levels >= n:
+                raise ValueError(f"grouping factor {t.factor!r} has {t.n_levels} levels for {n} "
+                                 "observations; random effects are not identifiable (every "
+                                 "observation its own group)")
             if t.codes.shape[0] != n:
                 raise ValueError(f"grouping factor {t.factor!r} has {t.codes.shape[0]} values, "
                                  f"expected {n}")

@@ -197,11 +197,13 @@ def _expand_star(piece, text):
         for _, part in _split_top(f, ":"):
             _check_expr(part, text)
     if len(factors) == 1:
-        return [":".join(p for _, p in _split_top(piece, ":"))]
+        return [":".join(dict.fromkeys(p for _, p in _split_top(piece, ":")))]
     out = []
     n = len(factors)
-    for mask in range(1, 2 ** n):  # all non-empty subsets, by order
-        out.append(":".join(factors[i] for i in range(n) if mask >> i & 1))
+    for mask in range(1, 2 ** n):  # all non-empty subsets, by order; x:x is x (as in R)
+        term = ":".join(dict.fromkeys(factors[i] for i in range(n) if mask >> i & 1))
+        if term not in out:
+            out.append(term)
     return sorted(out, key=lambda t: t.count(":"))
 
 
@@ -288,8 +290,12 @@ def factor_codes(values, name):
     """Integer codes 0..L-1 and level labels (sorted, as R does) of a grouping column."""
     cat = getattr(values, "cat", None)
     if cat is not None:  # pandas categorical: keep its level order, drop unused levels
-        levels = [lv for lv in cat.categories if (values == lv).any()]
-        arr = np.asarray(values.astype(object))
+        raw = np.asarray(cat.codes, dtype=np.int64)
+        if np.any(raw < 0):
+            raise ValueError(f"grouping factor {name!r} contains missing values")
+        used = np.unique(raw)
+        codes = np.searchsorted(used, raw).astype(np.int64)
+        return codes, [str(cat.categories[i]) for i in used]
     else:
         arr = np.asarray(values)
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):

@@ -21,8 +21,10 @@ weights at ``u*``. ``(theta, beta)`` are optimised jointly (L-BFGS-B), as lme4 d
 second stage; standard errors come from the inverse of a finite-difference Hessian of the
 deviance in ``(theta, beta)``, again as lme4 does for GLMMs.
 
-Scope: random-effect terms on one grouping factor (random intercepts and slopes,
-correlated or not). Several grouping factors raise NotImplementedError.
+Scope: random intercepts and slopes (correlated or not) on one or several grouping
+factors (nested, crossed, observation-level). With one factor the PIRLS Newton system is
+block diagonal; with several it is solved by the block-diagonal + Schur-complement split
+of the linear mixed model.
 
 References
 ----------
@@ -46,11 +48,6 @@ class _LaplaceGLMM:
         self.d = design
         self.family = family
         terms = design.terms
-        if len({t.factor for t in terms}) != 1:
-            raise NotImplementedError(
-                "glmm (Laplace) supports random-effect terms on one grouping factor; several "
-                "grouping factors (nested/crossed) need the sparse GLMM path or the sampler "
-                "(deconv.sampling), neither available yet")
         self.codes = terms[0].codes
         self.G = terms[0].n_levels
         self.W = np.hstack([t.Xr for t in terms])
@@ -79,6 +76,8 @@ class _LaplaceGLMM:
         return T
 
     def _mean_weight(self, eta):
+        if self.family == "poisson":
+            eta = np.minimum(eta, 700.0)     # exp overflow guard for wild trial points
         if self.family == "binomial":
             mu = special.expit(eta)
             return self.ntr * mu, self.ntr * mu * (1 - mu)
@@ -88,7 +87,7 @@ class _LaplaceGLMM:
     def _loglik_obs(self, eta):
         if self.family == "binomial":
             return self.const + np.sum(self.succ * eta - self.ntr * np.logaddexp(0.0, eta))
-        return self.const + np.sum(self.succ * eta - np.exp(eta))
+        return self.const + np.sum(self.succ * eta - np.exp(np.minimum(eta, 700.0)))
 
     def laplace(self, theta, beta, return_all=False):
         """-2 x Laplace log-likelihood at (theta, beta); PIRLS warm-started."""
@@ -144,6 +143,158 @@ class _LaplaceGLMM:
         return dev
 
 
+class _LaplaceGLMMGeneral(_LaplaceGLMM):
+    """Several grouping factors (nested or crossed): the Newton system of PIRLS,
+    Lambda' Z' W Z Lambda + I, is solved by the same block-diagonal + Schur-complement
+    split as the linear mixed model (primary factor level-major, the rest dense)."""
+
+    def __init__(self, design, family):
+        from deconv.hierarchical._lmmcore import LMMCore
+
+        self.d = design
+        self.family = family
+        shim = _Design1D(design)
+        self.core = LMMCore(shim)
+        c = self.core
+        self.n_theta = c.n_theta
+        self.lower_theta = c.lower
+        if family == "binomial":
+            self.succ = design.y[:, 0]
+            self.ntr = design.y[:, 0] + design.y[:, 1]
+            self.const = np.sum(special.gammaln(self.ntr + 1) - special.gammaln(self.succ + 1)
+                                - special.gammaln(self.ntr - self.succ + 1))
+        else:
+            self.succ = design.y
+            self.const = -np.sum(special.gammaln(design.y + 1))
+        self.u1 = np.zeros((c.G, c.K))
+        self.u2 = np.zeros(c.q2)
+
+    def _system(self, w, Tb, Ts):
+        """Blocks of H = Lambda' Z' W Z Lambda + I at weights w."""
+        c = self.core
+        G, K = c.G, c.K
+        H11 = np.empty((G, K, K))
+        for a in range(K):
+            for b in range(a, K):
+                v = np.bincount(c.codes1, c.W[:, a] * c.W[:, b] * w, minlength=G)
+                H11[:, a, b] = v
+                H11[:, b, a] = v
+        H11 = Tb.T @ H11 @ Tb
+        H11[:, np.arange(K), np.arange(K)] += 1.0
+        Z2w = c.Z2.multiply(w[:, None]).tocsr()
+        A12 = (c.Z1.T @ Z2w).toarray()
+        A12 = c._rmul_lam2(A12, Ts).reshape(G, K, c.q2)
+        A12 = (Tb.T @ A12).reshape(c.q1, c.q2)
+        A22 = (c.Z2.T @ Z2w).toarray()
+        A22 = c._rmul_lam2(c._rmul_lam2(A22, Ts).T, Ts).T
+        A22[np.diag_indices_from(A22)] += 1.0
+        return H11, A12, A22
+
+    def _solve(self, H11, A12, A22, g1, g2):
+        """Solve H x = g by block elimination; also return log|H|."""
+        c = self.core
+        H11inv = np.linalg.inv(H11)
+        B = (H11inv @ A12.reshape(c.G, c.K, c.q2)).reshape(c.q1, c.q2)    # H11^{-1} A12
+        S = A22 - A12.T @ B
+        cS = np.linalg.cholesky(S)
+        r2 = g2 - A12.T @ np.einsum("gab,gb->ga", H11inv, g1).ravel()
+        x2 = np.linalg.solve(cS.T, np.linalg.solve(cS, r2))
+        x1 = np.einsum("gab,gb->ga", H11inv, g1 - (A12 @ x2).reshape(c.G, c.K))
+        logdet = np.sum(np.linalg.slogdet(H11)[1]) + 2 * np.sum(np.log(np.diag(cS)))
+        return x1, x2, logdet
+
+    def _lam2(self, u2, Ts):
+        c = self.core
+        out = np.empty_like(u2)
+        for i, o in zip(c.rest, c.rest_offsets):
+            t = c.terms[i]
+            sl = slice(o, o + t.n_levels * t.k)
+            out[sl] = (u2[sl].reshape(t.n_levels, t.k) @ Ts[i].T).ravel()
+        return out
+
+    def laplace(self, theta, beta, return_all=False):
+        c = self.core
+        Ts = c.T_list(theta)
+        Tb = c._Tb(Ts)
+        ZT = c.W @ Tb
+        eta0 = self.d.offset + self.d.X @ beta
+        u1, u2 = self.u1.copy(), self.u2.copy()
+
+        def objective(u1, u2):
+            eta = eta0 + np.einsum("nk,nk->n", ZT, u1[c.codes1]) + c.Z2 @ self._lam2(u2, Ts)
+            return -self._loglik_obs(eta) + 0.5 * (np.sum(u1 * u1) + u2 @ u2), eta
+
+        f, eta = objective(u1, u2)
+        for _ in range(100):
+            mean, w = self._mean_weight(eta)
+            r = self.succ - mean
+            g1 = np.empty((c.G, c.K))
+            for a in range(c.K):
+                g1[:, a] = np.bincount(c.codes1, ZT[:, a] * r, minlength=c.G)
+            g1 = g1 - u1
+            g2 = c._rmul_lam2((c.Z2.T @ r)[None, :], Ts)[0] - u2
+            H11, A12, A22 = self._system(w, Tb, Ts)
+            s1, s2, _ = self._solve(H11, A12, A22, g1, g2)
+            t = 1.0
+            while True:
+                f_new, eta_new = objective(u1 + t * s1, u2 + t * s2)
+                if f_new <= f + 1e-12 * abs(f) or t < 1e-8:
+                    break
+                t *= 0.5
+            step = max(np.max(np.abs(t * s1)), np.max(np.abs(t * s2)) if s2.size else 0.0)
+            converged = abs(f - f_new) < 1e-12 * (1 + abs(f)) and step < 1e-9
+            u1, u2, f, eta = u1 + t * s1, u2 + t * s2, f_new, eta_new
+            if converged:
+                break
+        mean, w = self._mean_weight(eta)
+        H11, A12, A22 = self._system(w, Tb, Ts)
+        _, _, logdet = self._solve(H11, A12, A22, np.zeros((c.G, c.K)), np.zeros(c.q2))
+        self.u1, self.u2 = u1, u2
+        dev = 2 * f + logdet
+        if return_all:
+            return dev, (u1, u2), (H11, A12, A22), Ts
+        return dev
+
+
+def _general_effects(m, Ts, u, H):
+    """Conditional modes b = Lambda u and Var(b | y) ~= Lambda H^{-1} Lambda' per term."""
+    c = m.core
+    u1, u2 = u
+    H11, A12, A22 = H
+    H11inv = np.linalg.inv(H11)
+    B = (H11inv @ A12.reshape(c.G, c.K, c.q2)).reshape(c.q1, c.q2)
+    Sinv = np.linalg.inv(A22 - A12.T @ B)
+    Bg = B.reshape(c.G, c.K, c.q2)
+    V11 = H11inv + np.einsum("gaq,qr,gbr->gab", Bg, Sinv, Bg)
+    Tb = c._Tb(Ts)
+    b1 = u1 @ Tb.T
+    V1 = Tb @ V11 @ Tb.T
+    b2 = m._lam2(u2, Ts)
+    out = [None] * len(c.terms)
+    for i, a, e in zip(c.blk, c.blk_offsets[:-1], c.blk_offsets[1:]):
+        out[i] = (b1[:, a:e], V1[:, a:e, a:e])
+    for i, o in zip(c.rest, c.rest_offsets):
+        t = c.terms[i]
+        T = Ts[i]
+        blocks = np.empty((t.n_levels, t.k, t.k))
+        for g in range(t.n_levels):
+            sl = slice(o + g * t.k, o + (g + 1) * t.k)
+            blocks[g] = T @ Sinv[sl, sl] @ T.T
+        out[i] = (b2[o:o + t.n_levels * t.k].reshape(t.n_levels, t.k), blocks)
+    return out
+
+
+class _Design1D:
+    """A view of a GLMM design with a dummy 1-D response, so LMMCore can build the layout."""
+
+    def __init__(self, design):
+        self.X = design.X
+        self.terms = design.terms
+        self.offset = np.zeros(design.n)
+        self.y = np.zeros(design.n)
+        self.n, self.p = design.n, design.p
+
+
 def _glm_start(X, offset, succ, ntr, family):
     beta = np.zeros(X.shape[1])
     for _ in range(50):
@@ -185,8 +336,8 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
     >>> from deconv.datasets.hierarchical import load_cbpp
     >>> from deconv.hierarchical import glmm
     >>> res = glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", load_cbpp())
-    >>> round(res.fixed_effects["(Intercept)"]["estimate"], 3)
-    -1.398
+    >>> round(float(res.fixed_effects["(Intercept)"]["estimate"]), 3)
+    -1.399
     """
     level = check_level(level)
     family = str(family).lower()
@@ -197,7 +348,7 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
     else:
         design = design_from_arrays(y, X, groups, Z, correlated=correlated, offset=offset,
                                     binomial=family == "binomial")
-    design.check()
+    design.check(gaussian=False)
     if family == "binomial":
         if design.y.ndim != 2 or design.y.shape[1] != 2:
             raise ValueError("binomial response must be (successes, failures): use "
@@ -209,7 +360,8 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
             raise ValueError("Poisson response must be non-negative integer counts")
     if not design.terms:
         raise ValueError("the model has no random-effect terms")
-    m = _LaplaceGLMM(design, family)
+    general = len({t.factor for t in design.terms}) > 1
+    m = _LaplaceGLMMGeneral(design, family) if general else _LaplaceGLMM(design, family)
     beta0 = _glm_start(design.X, design.offset, m.succ, m.ntr if family == "binomial" else None, family)
     x0 = np.r_[np.where(m.lower_theta == 0, 1.0, 0.0), beta0]
     nth = m.n_theta
@@ -250,42 +402,56 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
     fixed = EffectTable(design.xnames, beta, se, beta - z * se, beta + z * se, level=level,
                         interval_method="Wald-z (Hessian of the Laplace deviance)",
                         extra={"z": zval, "p": 2 * stats.norm.sf(np.abs(zval))})
+    # per-term factors, conditional modes and conditional covariances
+    if general:
+        Ts = T
+        effects = _general_effects(m, Ts, u, Hu)
+    else:
+        Ts = [T[a:b, a:b] for a, b in zip(m.koff[:-1], m.koff[1:])]
+        bfull = u @ T.T
+        cv = T @ np.linalg.inv(Hu) @ T.T
+        effects = [(bfull[:, a:b], cv[:, a:b, a:b]) for a, b in zip(m.koff[:-1], m.koff[1:])]
     # variance components on the sd/cor scale of the linear predictor
     names, kinds = _psi_names(_Shim(design, m))
+    names, kinds = names[:-1], kinds[:-1]          # no residual sd in a GLMM
     psi = []
-    for (r, c), a, b, o in zip(m.tri, m.koff[:-1], m.koff[1:], m.toff):
-        S = T[a:b, a:b] @ T[a:b, a:b].T
+    for Tr in Ts:
+        S = Tr @ Tr.T
         sd = np.sqrt(np.diag(S))
         psi.extend(sd)
-        k = b - a
+        k = Tr.shape[0]
         for j in range(k):
             for i in range(j + 1, k):
                 psi.append(S[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan)
-    names, kinds = names[:-1], kinds[:-1]          # no residual sd in a GLMM
     vc = EffectTable(names, psi)
-    b = u @ T.T
-    Hinv = np.linalg.inv(Hu)
-    cv = T @ Hinv @ T.T
-    csd = np.sqrt(np.diagonal(cv, axis1=1, axis2=2))
-    t0 = design.terms[0]
-    coef_names = [cn for t in design.terms for cn in t.coef_names]
-    rows = [f"{lv}: {cn}" for lv in t0.levels for cn in coef_names]
-    ge = EffectTable(rows, b.ravel(), csd.ravel(), (b - z * csd).ravel(), (b + z * csd).ravel(),
-                     level=level, interval_method="conditional mode +- z * conditional sd")
+    group_effects, random_effects, seen = {}, {}, {}
+    for t, (b, cvt) in zip(design.terms, effects):
+        tag = t.factor
+        seen[tag] = seen.get(tag, 0) + 1
+        if seen[tag] > 1:
+            tag = f"{tag}.{seen[tag] - 1}"
+        csd = np.sqrt(np.diagonal(cvt, axis1=1, axis2=2))
+        rows = [f"{lv}: {cn}" for lv in t.levels for cn in t.coef_names]
+        group_effects[tag] = EffectTable(rows, b.ravel(), csd.ravel(), (b - z * csd).ravel(),
+                                         (b + z * csd).ravel(), level=level,
+                                         interval_method="conditional mode +- z * conditional sd")
+        random_effects[tag] = b
     loglik = -dev / 2
     npar = nth + design.p
     fit_stats = {"nobs": design.n, "loglik (Laplace)": loglik, "AIC": dev + 2 * npar,
-                 "BIC": dev + np.log(design.n) * npar, f"groups: {t0.factor}": t0.n_levels}
+                 "BIC": dev + np.log(design.n) * npar}
+    for t in design.terms:
+        fit_stats.setdefault(f"groups: {t.factor}", t.n_levels)
     diagnostics = [f"{nm} is estimated on the boundary (0): degenerate mode; the posterior "
                    "expectation (sampler route, not yet available) would be positive"
                    for nm, kd, v in zip(names, kinds, psi) if kd == "sd" and v < 1e-4]
     reason = method_reason or "Laplace approximation (lme4::glmer, nAGQ = 1)"
     out = HierarchicalResult(model=f"GLMM ({family})", method="Laplace", method_reason=reason,
                              fixed_effects=fixed, variance_components=vc,
-                             group_effects={t0.factor: ge}, fit_stats=fit_stats,
+                             group_effects=group_effects, fit_stats=fit_stats,
                              diagnostics=diagnostics, graph=lmm_graph(design, family),
                              formula=design.formula)
-    out.theta, out.beta, out.vcov, out.random_effects = theta, beta, vcov, {t0.factor: b}
+    out.theta, out.beta, out.vcov, out.random_effects = theta, beta, vcov, random_effects
     out.converged = bool(res.success or np.linalg.norm(_num_grad(f, x, 1e-5)) < 1e-3)
     return out
 

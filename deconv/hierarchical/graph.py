@@ -4,7 +4,6 @@ Every model the front door fits is stated as a graph of random processes. The gr
 what a future sampler route compiles into a log-density, and what users can draw to check
 that the model is the one they meant.
 """
-import numpy as np
 
 __all__ = ["ModelGraph", "Node"]
 

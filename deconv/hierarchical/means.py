@@ -161,7 +161,7 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
     >>> import numpy as np
     >>> from deconv.hierarchical import normal_means
     >>> y = np.array([28., 8, -3, 7, -1, 1, 18, 12]); s = np.array([15., 10, 16, 11, 9, 11, 10, 18])
-    >>> normal_means(y, s, method="reml").variance_components.estimate[0]
+    >>> float(normal_means(y, s, method="reml").variance_components.estimate[0])
     0.0
     """
     y = as_1d_float(y, "y", min_size=2)

@@ -82,6 +82,11 @@ def _num_hess(f, x, h_rel=1e-4):
     return H
 
 
+def _num_hess_richardson(f, x, h_rel=1e-3):
+    """Central-difference Hessian with one Richardson step (error O(h^4) instead of O(h^2))."""
+    return (4.0 * _num_hess(f, x, h_rel / 2) - _num_hess(f, x, h_rel)) / 3.0
+
+
 def _minimize_theta(core, reml, theta0):
     """Minimise the profiled deviance over theta; returns (theta, deviance, converged)."""
     f = lambda th: core.deviance(th, reml)  # noqa: E731
@@ -282,6 +287,9 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
 
     lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
     eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
+    ls = np.log(psi_hat[-1])
+    eta_lo = np.where(kinds == "sd", ls + np.log(1e-8), -7.0)
+    eta_hi = np.where(kinds == "sd", ls + np.log(1e4), 7.0)
     for j in (range(psi_hat.size) if which is None else which):
         if not np.isfinite(psi_hat[j]):
             continue
@@ -291,59 +299,81 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         def prof(v):
             def obj(e):
                 full = np.empty(psi_hat.size)
-                full[others] = from_eta(e, others)
+                with np.errstate(over="ignore", invalid="ignore"):   # far-out trial points
+                    full[others] = from_eta(e, others)
                 full[j] = v
+                if not np.all(np.isfinite(full)):
+                    return np.inf
                 return dev_psi(full)
 
-            best = optimize.minimize(obj, state["eta"], method="BFGS",
-                                     options=dict(gtol=1e-5, maxiter=200))
+            # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
+            # residual sds, |atanh(cor)| <= 7)
+            best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[others], eta_hi[others]),
+                                     method="L-BFGS-B",
+                                     bounds=list(zip(eta_lo[others], eta_hi[others])),
+                                     options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
             if np.isfinite(best.fun):
                 state["eta"] = best.x
             # the profile can never lie below the global minimum
             return max(best.fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
-        if kinds[j] == "sd":
-            bound_lo, bound_hi = 0.0, np.inf
+        is_sd = kinds[j] == "sd"
+        # work on x = log(sd) or atanh(cor), where the signed root of the deviance change,
+        # zeta(x) = sign(x - x_hat) sqrt(dev(x) - dmin), is close to linear (Bates et al.
+        # 2015, section 5.1): secant iterations on zeta(x) = +-sqrt(crit) converge fast.
+        if is_sd and est <= 0:
+            lower[j] = 0.0
+        if is_sd:   # an sd on the boundary (0): start just above it, on the residual scale
+            x_hat = np.log(est) if est > 0 else np.log(1e-6 * psi_hat[-1])
         else:
-            bound_lo, bound_hi = -1.0, 1.0
+            x_hat = np.arctanh(np.clip(est, -0.999999, 0.999999))
+        to_v = np.exp if is_sd else np.tanh
+        target = np.sqrt(crit)
         for side, out in ((-1, lower), (1, upper)):
+            if is_sd and est <= 0 and side < 0:
+                continue
             state["eta"] = eta_hat[others].copy()
-            # march outwards until the profile crosses the cut-off
-            step = 0.25 * (est if kinds[j] == "sd" and est > 0 else 0.4)
-            a, fa = est, -crit
-            found = False
-            for _ in range(60):
-                b = a + side * step
-                if kinds[j] == "sd" and b <= 0:
-                    b = est * 1e-6 if side < 0 else b
-                    fb = prof(b)
-                    if fb < 0:
-                        out[j] = 0.0
-                        found = True
-                        break
-                elif kinds[j] == "cor" and abs(b) >= 1:
-                    b = np.sign(b) * 0.999999
-                    fb = prof(b)
-                    if fb < 0:
-                        out[j] = side * 1.0
-                        found = True
+
+            def zeta(x):
+                val = prof(to_v(x)) + crit
+                return np.sqrt(max(val, 0.0)) if np.isfinite(val) else np.inf
+
+            x0, z0 = x_hat, 0.0
+            x1 = x_hat + side * (0.3 if is_sd else 0.5)
+            z1 = zeta(x1)
+            result = None
+            for _ in range(40):
+                if not np.isfinite(z1):      # inner fit failed far out: step back halfway
+                    x1 = 0.5 * (x0 + x1)
+                    z1 = zeta(x1)
+                    continue
+                if abs(z1 - target) < 1e-6:
+                    result = x1
+                    break
+                slope = (z1 - z0) / (x1 - x0) if x1 != x0 else 0.0
+                if slope * side <= 1e-12:          # flat profile: step outwards
+                    x2 = x1 + side * 2.0 * abs(x1 - x0 if x1 != x0 else 0.5)
+                else:
+                    x2 = x1 + (target - z1) / slope
+                    # keep the step bounded (the profile may curve)
+                    x2 = x1 + np.clip(x2 - x1, -3.0, 3.0)
+                limit = 7.0 if not is_sd else 25.0   # |cor| -> 1, sd -> 0 or inf
+                if abs(x2 - x_hat) > limit:
+                    x2 = x_hat + side * limit
+                    z2 = zeta(x2)
+                    if z2 < target:             # never crosses: interval reaches the bound
+                        result = -np.inf if side < 0 else np.inf
                         break
                 else:
-                    fb = prof(b)
-                if fb >= 0:
-                    lo_, hi_ = min(a, b), max(a, b)
-                    try:
-                        out[j] = optimize.brentq(prof, lo_, hi_, xtol=1e-7 * max(1e-3, abs(est)),
-                                                 rtol=1e-7)
-                    except ValueError:  # inner optimisation noise at the bracket end
-                        out[j] = a + (b - a) * (-fa) / (fb - fa) if fb != fa else b
-                    found = True
-                    break
-                a, fa = b, fb
-                step *= 1.6
-            if not found:
-                out[j] = bound_lo if side < 0 else bound_hi
+                    z2 = zeta(x2)
+                x0, z0, x1, z1 = x1, z1, x2, z2
+            if result is None:
+                result = x1
+            if np.isinf(result):
+                out[j] = (0.0 if side < 0 else np.inf) if is_sd else float(side)
+            else:
+                out[j] = to_v(result)
     return lower, upper
 
 
@@ -374,7 +404,7 @@ def _satterthwaite(core, theta, sigma, reml):
     """Satterthwaite df for each fixed effect (lmerTest's method, numerical derivatives)."""
     varpar = np.r_[theta, sigma]
     f = lambda vp: core.deviance_sigma(vp[:-1], vp[-1], reml)  # noqa: E731
-    H = _num_hess(f, varpar, 1e-4)
+    H = _num_hess_richardson(f, varpar)
     try:
         A = 2.0 * np.linalg.inv(H)
     except np.linalg.LinAlgError:
@@ -388,13 +418,18 @@ def _satterthwaite(core, theta, sigma, reml):
         return vp[-1] ** 2 * np.sum(RXinv ** 2, axis=0)
 
     V = vcov_diag(varpar)
-    J = np.empty((core.p, varpar.size))
-    for i in range(varpar.size):
-        h = 1e-4 * max(1.0, abs(varpar[i]))
-        vp, vm = varpar.copy(), varpar.copy()
-        vp[i] += h
-        vm[i] -= h
-        J[:, i] = (vcov_diag(vp) - vcov_diag(vm)) / (2 * h)
+
+    def central(h_rel):
+        J = np.empty((core.p, varpar.size))
+        for i in range(varpar.size):
+            h = h_rel * max(1.0, abs(varpar[i]))
+            vp, vm = varpar.copy(), varpar.copy()
+            vp[i] += h
+            vm[i] -= h
+            J[:, i] = (vcov_diag(vp) - vcov_diag(vm)) / (2 * h)
+        return J
+
+    J = (4.0 * central(5e-4) - central(1e-3)) / 3.0      # Richardson
     denom = np.einsum("ji,ik,jk->j", J, A, J)
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2.0 * V ** 2 / denom
@@ -464,7 +499,7 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
     >>> from deconv.datasets.hierarchical import load_sleepstudy
     >>> from deconv.hierarchical import lmm
     >>> res = lmm("Reaction ~ Days + (Days | Subject)", data=load_sleepstudy())
-    >>> round(res.fixed_effects["Days"]["estimate"], 4)
+    >>> round(float(res.fixed_effects["Days"]["estimate"]), 4)
     10.4673
     """
     level = check_level(level)
@@ -493,7 +528,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     d = core.decompose(theta)
     sigma = core.sigma_hat(d, reml)
     beta = d["beta"]
-    RXinv = np.linalg.inv(d["RX"])
+    RXinv = np.linalg.inv(d["RX"]) if core.p else np.zeros((0, 0))
     vcov = sigma ** 2 * RXinv.T @ RXinv
     se = np.sqrt(np.diag(vcov))
     n, p = core.n, core.p
@@ -503,9 +538,14 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         diagnostics.append(msg)
     # fixed effects
-    if ddf == "satterthwaite":
+    if ddf == "satterthwaite" and core.p:
         df = _satterthwaite(core, theta, sigma, reml)
         im = "Wald-t, Satterthwaite df"
+        if not np.all(np.isfinite(df) & (df > 0)):
+            diagnostics.append("Satterthwaite df could not be computed for some fixed effects "
+                               "(singular information for the variance parameters); their "
+                               "intervals use the normal distribution")
+            df = np.where(np.isfinite(df) & (df > 0), df, np.inf)
     elif ddf == "residual":
         df = np.full(p, float(n - p))
         im = "Wald-t, residual df"
@@ -522,9 +562,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     # variance components
     psi = _psi_from_theta(core, theta, sigma)
     names, kinds = _psi_names(core)
-    variances = []
-    for v, kd, i in zip(psi, kinds, range(psi.size)):
-        variances.append(v ** 2 if kd == "sd" else np.nan)
+    variances = [v ** 2 if kd == "sd" else np.nan for v, kd in zip(psi, kinds)]
     # covariances for correlation rows
     Ts = core.T_list(theta)
     o = 0

@@ -53,6 +53,30 @@ class EffectTable:
         self.interval_method = interval_method
         self.extra = {k: np.asarray(v, dtype=float).reshape(m) for k, v in (extra or {}).items()}
 
+    @classmethod
+    def from_draws(cls, names, draws, level=0.95, interval_method="equal-tailed"):
+        """Posterior table from draws: mean, sd and equal-tailed interval per column.
+
+        This is how sampler-based routes (full Bayes) fill the same result type.
+
+        Parameters
+        ----------
+        names : list of str
+        draws : array, shape (n_draws, len(names)) or (chains, n_draws, len(names))
+        level : float
+        """
+        d = np.asarray(draws, dtype=float)
+        if d.ndim == 3:
+            d = d.reshape(-1, d.shape[-1])
+        if d.ndim != 2 or d.shape[1] != len(names) or d.shape[0] < 2:
+            raise ValueError(f"draws must have shape (n_draws >= 2, {len(names)}), got {np.shape(draws)}")
+        if not np.all(np.isfinite(d)):
+            raise ValueError("draws contain NaN or inf")
+        a = (1 - level) / 2
+        lo, hi = np.quantile(d, [a, 1 - a], axis=0)
+        return cls(names, d.mean(axis=0), d.std(axis=0, ddof=1), lo, hi, kind="posterior",
+                   level=level, interval_method=interval_method)
+
     @property
     def label(self):
         """What the numbers are, e.g. ``"estimate / 95% CI (profile likelihood)"``."""
@@ -151,7 +175,7 @@ class HierarchicalResult:
         if self.fixed_effects is not None and len(self.fixed_effects):
             notes.append(f"fixed effects: {self.fixed_effects.label}")
             if "df" in self.fixed_effects.extra:
-                notes.append("  df (Satterthwaite): " + ", ".join(
+                notes.append("  df: " + ", ".join(
                     f"{n}={d:.4g}" for n, d in zip(self.fixed_effects.names, self.fixed_effects.extra["df"])))
         if self.variance_components is not None and len(self.variance_components):
             notes.append(f"variance components: {self.variance_components.label}")

@@ -38,6 +38,15 @@ for (nm in names(fits)) for (reml in c(TRUE, FALSE)) {
   m <- lmer(fits[[nm]], data = dat[[nm]], REML = reml, control = ctrl)
   out[[paste0(nm, if (reml) "_reml" else "_ml")]] <- c(list(formula = deparse(fits[[nm]])), summ_lmm(m))
 }
+# crossed design with a correlated random slope on the secondary factor (exercises the
+# Schur-complement path with K = 2): tests/data/lme4_crossed_slope.csv, simulated once in
+# Python (seed 42; 30 subjects x 8 items; see tests/test_hierarchical_lmm.py)
+cs <- read.csv("tests/data/lme4_crossed_slope.csv")
+for (reml in c(TRUE, FALSE)) {
+  m <- lmer(y ~ x + (1 | subject) + (x | item), data = cs, REML = reml, control = ctrl)
+  out[[paste0("crossed_slope", if (reml) "_reml" else "_ml")]] <-
+    c(list(formula = "y ~ x + (1 | subject) + (x | item)"), summ_lmm(m))
+}
 # profile-likelihood intervals (sd/cor scale, then fixed effects) for two models
 for (nm in c("sleep_intercept", "sleep_slope")) {
   m <- lmer(fits[[nm]], data = sleepstudy, REML = TRUE, control = ctrl)
@@ -54,8 +63,11 @@ out$lrt_intercept_vs_slope <- list(chisq = a$Chisq[2], df = a$Df[2], p = a[["Pr(
 tm <- system.time(for (i in 1:20) lmer(fits$sleep_slope, data = sleepstudy))[["elapsed"]] / 20
 out$timing_sleep_slope_reml_seconds <- tm
 
-# GLMM, Laplace (nAGQ = 1): cbpp binomial and Poisson with offset
-gctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5))
+# GLMM, Laplace (nAGQ = 1): cbpp binomial and Poisson with offset.
+# tolPwrss = 1e-12: with lme4's default PIRLS tolerance (1e-7) its Laplace deviance carries
+# an error of ~5e-4 (log|L|^2 is evaluated before PIRLS has converged); tightening it makes
+# lme4's devfun agree with the converged Laplace approximation to 1e-8.
+gctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5), tolPwrss = 1e-12)
 summ_glmm <- function(m) list(fixef = unname(fixef(m)), fixef_names = names(fixef(m)),
   se = unname(sqrt(diag(as.matrix(vcov(m))))), theta = unname(getME(m, "theta")),
   deviance = unname(deviance(m)), loglik = as.numeric(logLik(m)), aic = AIC(m),
@@ -63,11 +75,41 @@ summ_glmm <- function(m) list(fixef = unname(fixef(m)), fixef_names = names(fixe
 g1 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp,
             family = binomial, control = gctrl)
 g1 <- update(g1, start = list(theta = getME(g1, "theta"), fixef = fixef(g1)),
-             control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+             control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                                         optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
 out$cbpp_binomial <- summ_glmm(g1)
 g2 <- glmer(incidence ~ period + offset(log(size)) + (1 | herd), data = cbpp,
             family = poisson, control = gctrl)
 g2 <- update(g2, start = list(theta = getME(g2, "theta"), fixef = fixef(g2)),
-             control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+             control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                                         optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
 out$cbpp_poisson_offset <- summ_glmm(g2)
+# two grouping factors: herd + an observation-level effect for overdispersion (lme4's ?cbpp)
+cbpp$obs <- seq_len(nrow(cbpp))
+g3 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs), data = cbpp,
+            family = binomial, control = gctrl)
+g3 <- update(g3, start = list(theta = getME(g3, "theta"), fixef = fixef(g3)),
+             control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                                    optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+out$cbpp_binomial_obs <- c(summ_glmm(g3)[c("fixef", "se", "theta", "loglik", "aic")],
+                           list(theta_names = names(getME(g3, "theta"))))
+# Satterthwaite degrees of freedom from lmerTest (Kuznetsova et al. 2017), REML fits,
+# including an unbalanced design: sleepstudy without the rows whose 1-based index %% 7 == 3
+if (requireNamespace("lmerTest", quietly = TRUE)) {
+  sleep_unbal <- sleepstudy[seq_len(nrow(sleepstudy)) %% 7 != 3, ]
+  sat <- list(
+    sleep_intercept = list(Reaction ~ Days + (1 | Subject), sleepstudy),
+    sleep_slope = list(Reaction ~ Days + (Days | Subject), sleepstudy),
+    sleep_slope_unbalanced = list(Reaction ~ Days + (Days | Subject), sleep_unbal),
+    sleep_uncorrelated_unbalanced = list(Reaction ~ Days + (Days || Subject), sleep_unbal),
+    penicillin_crossed = list(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
+  out$satterthwaite <- list(lmerTest_version = as.character(packageVersion("lmerTest")))
+  for (nm in names(sat)) {
+    m <- lmerTest::lmer(sat[[nm]][[1]], data = sat[[nm]][[2]], control = ctrl)
+    cf <- summary(m)$coefficients
+    out$satterthwaite[[nm]] <- list(formula = deparse(sat[[nm]][[1]]), names = rownames(cf),
+                                    df = unname(cf[, "df"]), se = unname(cf[, "Std. Error"]),
+                                    fixef = unname(cf[, "Estimate"]))
+  }
+}
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/data/lme4_reference.json")
