@@ -61,8 +61,16 @@ def test_cli_errors_exit_nonzero_with_one_line(tmp_path, capsys):
     assert exc.value.code == 2
 
 
-def test_module_entry_point_version():
-    out = subprocess.run([sys.executable, "-m", "deconv", "--version"], capture_output=True, text=True)
+def test_module_entry_point_version(tmp_path):
+    import os
+
+    import deconv
+
+    # run the deconv this test imported, from a neutral directory (a source checkout in the
+    # working directory would otherwise shadow an installed package)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(deconv.__file__)))
+    out = subprocess.run([sys.executable, "-m", "deconv", "--version"], capture_output=True,
+                         text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0 and out.stdout.startswith("deconv ")
 
 
