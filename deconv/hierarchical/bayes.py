@@ -565,3 +565,108 @@ def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, nam
     return _finish(_relabel(post, full, allnames), msgs, model=f"GLMM ({family})", reason=reason,
                    fixed=fixed, vc=vc, groups={factor: (rows, dev)}, level=level, prior=prior,
                    nobs=n, warn=warn)
+
+
+# ------------------------------------------------------------------- the front door's router
+_SAMPLER_KW = ("chains", "warmup", "draws", "rng", "target_accept", "warn")
+
+
+def fit_sampler(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gaussian",
+                residual="normal", group_variances=False, error_sd=None, level=0.95,
+                correlated=True, nu=None, method_reason=None, **kwargs):
+    """Route a model stated as :func:`deconv.hierarchical.fit` states it to a sampler route.
+
+    Called by ``fit(method="sampler")`` and by ``fit(method="auto")`` for non-cute models.
+    Supported: normal means (``se=``); Gaussian models with one grouping factor and random
+    intercepts, or independent random intercept and slope on the single covariate
+    (``y ~ x + (x || g)``); Student-t residuals with random intercepts (any fixed effects);
+    binomial/Poisson models with random intercepts. Anything else raises
+    :class:`NotImplementedError` naming the missing part. ``kwargs`` may hold ``chains``,
+    ``warmup``, ``draws``, ``rng``, ``target_accept``, ``warn`` and (normal means)
+    ``mu_prior_sd``, ``tau_prior_scale``, ``names``.
+    """
+    from deconv.hierarchical.design import design_from_arrays, design_from_formula
+
+    if group_variances:
+        raise NotImplementedError("group-specific residual variances have no sampler route yet "
+                                  "(no compiled model; the Python-density route is not written)")
+    if error_sd is not None:
+        raise NotImplementedError("error-prone covariates inside a mixed model have no sampler "
+                                  "route yet; for a regression with one error-prone covariate "
+                                  "use deconv.eiv.bayes (latent-X structural model)")
+    if residual not in ("normal", "student-t", "t"):
+        raise ValueError(f"residual must be 'normal' or 'student-t', got {residual!r}")
+    if se is not None:
+        if isinstance(model, str):
+            raise TypeError("with se= give the group estimates y as an array, not a formula")
+        if residual != "normal":
+            raise NotImplementedError("Student-t normal means have no sampler route yet")
+        return normal_means_bayes(model, se, level=level, method_reason=method_reason, **kwargs)
+    bad = set(kwargs) - set(_SAMPLER_KW)
+    if bad:
+        raise TypeError(f"unexpected keyword argument(s) for the sampler route: {sorted(bad)}")
+    binom = family == "binomial"
+    if isinstance(model, str):
+        design = design_from_formula(model, data)
+    else:
+        design = design_from_arrays(model, X, groups, Z, correlated=correlated,
+                                    offset=kwargs.pop("offset", None), binomial=binom)
+    design.check()
+    terms = design.terms
+    if not terms:
+        raise ValueError("the model has no random-effect terms")
+    factors = {t.factor for t in terms}
+    if len(factors) != 1:
+        raise NotImplementedError("the sampler routes take one grouping factor; nested/crossed "
+                                  f"factors {sorted(factors)} have no compiled model yet")
+    factor = terms[0].factor
+    if any(t.k > 1 for t in terms):
+        raise NotImplementedError(
+            "correlated random effects (x | g) have no sampler route: the compiled model has "
+            "independent intercepts and slopes; state (x || g), or use REML for (x | g)")
+    has_icpt = design.p > 0 and np.all(design.X[:, 0] == 1.0)
+    if not has_icpt or not any(np.all(t.Xr[:, 0] == 1.0) for t in terms):
+        raise NotImplementedError("the sampler routes need a fixed intercept (first column of "
+                                  "X all ones) and a random intercept")
+    slopes = [t for t in terms if not np.all(t.Xr[:, 0] == 1.0)]
+    Xc, xn = design.X[:, 1:], design.xnames[1:]
+    codes = terms[0].codes
+    levels = terms[0].levels
+    if family == "gaussian":
+        if slopes:
+            if len(slopes) > 1 or Xc.shape[1] != 1 or residual != "normal" or \
+                    not np.allclose(slopes[0].Xr[:, 0], Xc[:, 0]):
+                raise NotImplementedError(
+                    "random slopes in the sampler route: one covariate, normal residuals, slope "
+                    "on the fixed covariate (compiled HierarchicalLinear)")
+        if Xc.shape[1] == 0:
+            raise NotImplementedError("the Gaussian sampler route needs at least one covariate")
+        res = lmm_bayes(design.y, Xc, codes, random_slopes=bool(slopes), residual=residual,
+                        nu=nu, names=xn, group_name=factor, level=level,
+                        method_reason=method_reason, **kwargs)
+    else:
+        if slopes:
+            raise NotImplementedError("GLMM sampler route: random intercepts only "
+                                      "(compiled HierarchicalGLM)")
+        if residual != "normal":
+            raise ValueError("residual applies to Gaussian models only")
+        off = design.offset if np.any(design.offset != 0) else None
+        res = glmm_bayes(design.y, Xc if Xc.shape[1] else None, codes, family=family,
+                         offset=off, names=xn, group_name=factor, level=level,
+                         method_reason=method_reason, **kwargs)
+    _rename_levels(res, factor, levels)
+    res.formula = design.formula
+    return res
+
+
+def _rename_levels(res, factor, levels):
+    """Integer codes -> the design's level labels, in group tables and posterior names."""
+    tab = res.group_effects[factor]
+
+    def fix(name):
+        code, _, coef = name.partition(": ")
+        return f"{levels[int(code)]}: {coef}"
+
+    tab.names = [fix(n) for n in tab.names]
+    post = res.posterior
+    post.names = [f"b[{fix(n[2:-1])}]" if n.startswith("b[") else n for n in post.names]
