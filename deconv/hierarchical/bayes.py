@@ -48,7 +48,8 @@ from deconv.sampling import diagnostics as dg
 from deconv.sampling.draws import Posterior
 from deconv.sampling.nuts import check_diagnostics, nuts
 
-__all__ = ["normal_means_bayes", "lmm_bayes", "glmm_bayes", "StudentTLMM", "NormalMeansModel"]
+__all__ = ["normal_means_bayes", "lmm_bayes", "glmm_bayes", "fit_sampler", "StudentTLMM",
+           "HeteroscedasticLMM", "NormalMeansModel"]
 
 _INTERVAL = "equal-tailed posterior quantiles (NUTS)"
 
@@ -148,6 +149,12 @@ class NormalMeansModel:
         self.dim = y.size + 2
 
     def __call__(self, z):
+        # far-out warm-up proposals may overflow: the sampler treats a non-finite log density
+        # as a divergence and rejects it, so silence NumPy's warnings here
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._eval(z)
+
+    def _eval(self, z):
         y, s2 = self.y, self.se ** 2
         mu, lt, eta = z[0], z[1], z[2:]
         tau = np.exp(lt)
@@ -292,6 +299,12 @@ class StudentTLMM:
         return beta, sa, sig, nu, z[..., k:]
 
     def __call__(self, z):
+        # far-out warm-up proposals may overflow: the sampler treats a non-finite log density
+        # as a divergence and rejects it, so silence NumPy's warnings here
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._eval(z)
+
+    def _eval(self, z):
         p, J, g = self.p, self.J, self.g
         beta, sa, sig, nu, u = self.split(z)
         r = self.y - self.X @ beta - sa * u[g]
@@ -321,7 +334,67 @@ class StudentTLMM:
         return lp, grad
 
 
-def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None, names=None,
+class HeteroscedasticLMM:
+    r"""Random-intercept linear model with group-specific residual sds (Python density).
+
+    On standardised data,
+
+    .. math::
+        y_i = x_i^\top\beta + \sigma_a z_{g[i]} + \varepsilon_i,\quad
+        \varepsilon_i \sim N(0, s_{g[i]}^2),\quad
+        \log s_g = \log\sigma_0 + \tau_s w_g,\quad z_g, w_g \sim N(0, 1),
+
+    with :math:`\beta \sim N(0, 10^2)`, :math:`\sigma_a, \sigma_0 \sim \text{half-normal}(0, 5)`
+    and :math:`\tau_s \sim \text{half-normal}(0, 1)` (the spread of the log residual sds).
+    Both group-level layers are non-centred.
+
+    Unconstrained coordinates ``[beta (p), log sigma_a, log sigma_0, log tau_s, z (J), w (J)]``;
+    calling the instance returns ``(log density, gradient)``.
+    """
+
+    def __init__(self, y, X, g, n_groups):
+        self.y, self.X, self.g, self.J = y, X, g, int(n_groups)
+        self.p = X.shape[1]
+        self.dim = self.p + 3 + 2 * self.J
+
+    def split(self, z):
+        p, J = self.p, self.J
+        z = np.asarray(z)
+        sa, s0, ts = np.exp(z[..., p]), np.exp(z[..., p + 1]), np.exp(z[..., p + 2])
+        u, v = z[..., p + 3:p + 3 + J], z[..., p + 3 + J:]
+        sg = s0[..., None] * np.exp(ts[..., None] * v)
+        return z[..., :p], sa, s0, ts, u, v, sg
+
+    def __call__(self, z):
+        # far-out warm-up proposals may overflow: the sampler treats a non-finite log density
+        # as a divergence and rejects it, so silence NumPy's warnings here
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._eval(z)
+
+    def _eval(self, z):
+        p, J, g = self.p, self.J, self.g
+        beta, sa, s0, ts, u, v, sg = self.split(z)
+        logs = np.log(s0) + ts * v
+        r = self.y - self.X @ beta - sa * u[g]
+        inv2 = np.exp(-2.0 * logs)[g]
+        lp = -np.sum(logs[g]) - 0.5 * np.sum(r * r * inv2)
+        dmu = r * inv2
+        h = np.bincount(g, r * r * inv2 - 1.0, J)        # d loglik / d log s_g
+        lp += (-0.5 * beta @ beta / 100.0 - 0.5 * (sa * sa + s0 * s0) / 25.0 - 0.5 * ts * ts
+               + np.log(sa) + np.log(s0) + np.log(ts) - 0.5 * u @ u - 0.5 * v @ v)
+        grad = np.empty_like(z)
+        grad[:p] = self.X.T @ dmu - beta / 100.0
+        sum_g = np.bincount(g, dmu, J)
+        grad[p] = sa * (sum_g @ u) - sa * sa / 25.0 + 1.0
+        grad[p + 1] = np.sum(h) - s0 * s0 / 25.0 + 1.0
+        grad[p + 2] = ts * (h @ v) - ts * ts + 1.0
+        grad[p + 3:p + 3 + J] = sa * sum_g - u
+        grad[p + 3 + J:] = ts * h - v
+        return lp, grad
+
+
+def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None,
+              group_variances=False, names=None,
               group_name=None, level=0.95, chains=4, warmup=1000, draws=1000, rng=None,
               target_accept=0.9, warn=True, method_reason=None):
     r"""Full-Bayes linear mixed model with varying intercepts (and slopes) by group.
@@ -354,6 +427,9 @@ def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None, 
     residual : {"normal", "student-t"}
     nu : float or None
         Degrees of freedom of Student-t residuals; ``None`` samples them.
+    group_variances : bool
+        Group-specific residual sds (normal residuals, random intercepts, any number of
+        covariates): :class:`HeteroscedasticLMM`, :math:`\log s_g = \log\sigma_0 + \tau_s w_g`.
     names : list of str, optional
         Covariate names (default ``x`` or ``x0, x1, ...``, or the DataFrame's columns).
     group_name : str, optional
@@ -411,7 +487,26 @@ def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None, 
     ys, Xs = (yv - ybar) / ysd, Xm / xsd
     kw = dict(chains=chains, warmup=warmup, draws=draws, rng=rng, target_accept=target_accept)
     lv = [str(v) for v in labels]
-    if not student:
+    extra_groups = {}
+    if group_variances:
+        if student or random_slopes:
+            raise ValueError("group_variances=True supports normal residuals and random "
+                             "intercepts only")
+        D = np.column_stack([np.ones(n), Xs])
+        model = HeteroscedasticLMM(ys, D, g, J)
+        post, msgs = _sample(model, dim=model.dim, **kw)
+        beta, sa_s, s0, ts, u, _, sg = model.split(post.draws)
+        fixed = [("(Intercept)", ybar + ysd * beta[..., 0])] + \
+            [(names[k], ysd / xsd[k] * beta[..., k + 1]) for k in range(p)]
+        vc = [(f"{factor}: sd((Intercept))", ysd * sa_s),
+              ("Residual: sd (geometric mean over groups)", ysd * s0),
+              ("Residual: sd of log sd", ts)]
+        dev = ysd * sa_s[..., None] * u
+        rows = [f"{v}: (Intercept)" for v in lv]
+        extra_groups[f"{factor}: residual sd"] = ([f"{v}: residual sd" for v in lv], ysd * sg)
+        how = "Python density with group-specific residual sds, analytic gradient (non-centred)"
+        prior_res = "log residual sd by group ~ N(log sigma_0, tau_s^2), tau_s ~ half-normal(0, 1)"
+    elif not student:
         if p != 1:
             raise ValueError("the normal-residual sampler route (compiled HierarchicalLinear) takes "
                              f"one covariate; X has {p} columns (use residual='student-t' for "
@@ -454,16 +549,19 @@ def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None, 
         how = "Python Student-t density with analytic gradient (non-centred)"
         prior_res = "Student-t residuals, " + ("nu ~ Gamma(2, 0.1)" if nu is None else f"nu = {nu:g}")
     allnames = [n_ for n_, _ in fixed + vc] + [f"b[{r}]" for r in rows]
-    full = np.concatenate([np.stack([d for _, d in fixed + vc], axis=-1), dev], axis=-1)
-    out_post = _relabel(post, full, allnames)
+    full = [np.stack([d for _, d in fixed + vc], axis=-1), dev]
+    for rr, dd in extra_groups.values():
+        allnames += [f"s[{r_}]" for r_ in rr]
+        full.append(dd)
+    out_post = _relabel(post, np.concatenate(full, axis=-1), allnames)
     raw = None if random_slopes else {factor: _raw_intercepts(
         yv, Xm, g, J, fixed[0][1].mean(), np.array([d.mean() for _, d in fixed[1:]]))}
     prior = ("on standardised data: fixed effects N(0, 10^2), scales half-normal(0, 5); "
              + prior_res)
     reason = method_reason or f"full Bayes by NUTS: {how}"
     return _finish(out_post, msgs, model="linear mixed model", reason=reason, fixed=fixed, vc=vc,
-                   groups={factor: (rows, dev)}, level=level, prior=prior, nobs=n, warn=warn,
-                   raw=raw)
+                   groups={factor: (rows, dev), **extra_groups}, level=level, prior=prior,
+                   nobs=n, warn=warn, raw=raw)
 
 
 def _raw_intercepts(y, X, g, J, b0, b):
@@ -587,15 +685,14 @@ def fit_sampler(model, data=None, *, se=None, X=None, groups=None, Z=None, famil
     """
     from deconv.hierarchical.design import design_from_arrays, design_from_formula
 
-    if group_variances:
-        raise NotImplementedError("group-specific residual variances have no sampler route yet "
-                                  "(no compiled model; the Python-density route is not written)")
     if error_sd is not None:
         raise NotImplementedError("error-prone covariates inside a mixed model have no sampler "
                                   "route yet; for a regression with one error-prone covariate "
                                   "use deconv.eiv.bayes (latent-X structural model)")
     if residual not in ("normal", "student-t", "t"):
         raise ValueError(f"residual must be 'normal' or 'student-t', got {residual!r}")
+    if se is not None and group_variances:
+        raise ValueError("group_variances does not apply to normal means (the se are known)")
     if se is not None:
         if isinstance(model, str):
             raise TypeError("with se= give the group estimates y as an array, not a formula")
@@ -641,15 +738,18 @@ def fit_sampler(model, data=None, *, se=None, X=None, groups=None, Z=None, famil
                     "on the fixed covariate (compiled HierarchicalLinear)")
         if Xc.shape[1] == 0:
             raise NotImplementedError("the Gaussian sampler route needs at least one covariate")
+        if group_variances and (slopes or residual != "normal"):
+            raise NotImplementedError("group-specific residual variances: normal residuals and "
+                                      "random intercepts only")
         res = lmm_bayes(design.y, Xc, codes, random_slopes=bool(slopes), residual=residual,
-                        nu=nu, names=xn, group_name=factor, level=level,
+                        nu=nu, group_variances=group_variances, names=xn, group_name=factor, level=level,
                         method_reason=method_reason, **kwargs)
     else:
         if slopes:
             raise NotImplementedError("GLMM sampler route: random intercepts only "
                                       "(compiled HierarchicalGLM)")
-        if residual != "normal":
-            raise ValueError("residual applies to Gaussian models only")
+        if residual != "normal" or group_variances:
+            raise ValueError("residual and group_variances apply to Gaussian models only")
         off = design.offset if np.any(design.offset != 0) else None
         res = glmm_bayes(design.y, Xc if Xc.shape[1] else None, codes, family=family,
                          offset=off, names=xn, group_name=factor, level=level,
@@ -661,12 +761,12 @@ def fit_sampler(model, data=None, *, se=None, X=None, groups=None, Z=None, famil
 
 def _rename_levels(res, factor, levels):
     """Integer codes -> the design's level labels, in group tables and posterior names."""
-    tab = res.group_effects[factor]
-
     def fix(name):
         code, _, coef = name.partition(": ")
         return f"{levels[int(code)]}: {coef}"
 
-    tab.names = [fix(n) for n in tab.names]
+    for key, tab in res.group_effects.items():
+        if key == factor or key.startswith(f"{factor}: "):
+            tab.names = [fix(n) for n in tab.names]
     post = res.posterior
-    post.names = [f"b[{fix(n[2:-1])}]" if n.startswith("b[") else n for n in post.names]
+    post.names = [f"{n[0]}[{fix(n[2:-1])}]" if n[:2] in ("b[", "s[") else n for n in post.names]
