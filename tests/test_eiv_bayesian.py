@@ -133,3 +133,11 @@ def test_bad_input_and_warnings():
     with pytest.warns(SamplingWarning):
         r = bayes(w, y, error_sd=1.5, rng=0, chains=2, warmup=20, draws=30)
     assert r.diagnostics
+
+
+def test_docstring_examples():
+    import doctest
+
+    import deconv.eiv.bayesian as mod
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0

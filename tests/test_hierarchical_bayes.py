@@ -321,6 +321,14 @@ def test_glmm_bayes_bad_input():
         glmm_bayes(y + 0.5, None, g)
 
 
+def test_docstring_examples():
+    import doctest
+
+    import deconv.hierarchical.bayes as mod
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
+
+
 # ------------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_eight_schools_long_run_tight_agreement():

@@ -24,7 +24,6 @@ from deconv._validation import as_1d_float, check_level
 from deconv.eiv._errors import make_error
 from deconv.eiv.results import RegressionResults, _get_ax
 from deconv.exceptions import SamplingWarning
-from deconv.sampling import diagnostics as dg
 
 __all__ = ["bayes", "BayesRegressionResults"]
 
@@ -73,6 +72,8 @@ class BayesRegressionResults(RegressionResults):
 
     def summary(self, alpha=0.05):
         """Posterior mean, sd, MCSE, credible interval, ESS and R-hat of every parameter."""
+        from deconv.sampling import diagnostics as dg  # lazy: keeps `import deconv.eiv` light
+
         p = self.posterior
         names = ["const", "w", "mu_x", "sigma_x", "sigma_y"]
         x = np.stack([p[n] for n in names], axis=-1)
