@@ -163,14 +163,21 @@ def test_fit_auto_routes_and_says_why():
     assert r3.method == "ML"
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    (dict(method="sampler"), "deconv.sampling"),
-    (dict(residual="student-t"), "Student-t"),
-    (dict(group_variances=True), "group-specific"),
-    (dict(error_sd=0.3), "error-prone")])
-def test_sampler_routes_raise_clear_not_implemented(kwargs, needle):
-    with pytest.raises(NotImplementedError, match=needle):
+@pytest.mark.parametrize("kwargs,err,needle", [
+    (dict(residual="student-t"), NotImplementedError, "Student-t"),
+    (dict(group_variances=True), ValueError, "group_variances"),
+    (dict(error_sd=0.3), NotImplementedError, "error-prone"),
+    (dict(method="reml", residual="student-t"), ValueError, "method='sampler'")])
+def test_non_cute_routes_name_what_is_missing(kwargs, err, needle):
+    with pytest.raises(err, match=needle):
         hm.fit(SCHOOLS["y"], se=SCHOOLS["se"], **kwargs)
+
+
+def test_fit_sampler_method_returns_posterior_result():
+    r = hm.fit(SCHOOLS["y"], se=SCHOOLS["se"], method="sampler", rng=0, chains=2, warmup=300,
+               draws=300, warn=False)
+    assert r.method == "full Bayes (NUTS)" and r.variance_components.kind == "posterior"
+    assert "method='sampler'" in r.method_reason
 
 
 def test_graph_structure_and_draw():
@@ -212,8 +219,10 @@ def test_fit_glmm_route_and_array_input_agree():
     assert_allclose(r2.beta, r.beta, rtol=1e-6)
     with pytest.raises(ValueError, match="binomial"):
         hm.glmm(y=cb["incidence"], X=X, groups=cb["herd"], family="binomial")
-    with pytest.raises(NotImplementedError, match="sampler"):
-        hm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=cb,
+    # the sampler route exists for group intercepts (tests/test_hierarchical_bayes.py) but not
+    # for correlated random slopes: it must say so rather than fit something else
+    with pytest.raises(NotImplementedError, match="no sampler route"):
+        hm.fit("cbind(incidence, size - incidence) ~ period + (period | herd)", data=cb,
                family="binomial", method="sampler")
 
 

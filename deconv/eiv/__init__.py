@@ -9,12 +9,15 @@ Any model
     :func:`regression_calibration`
 Nonlinear curves
     :func:`odr` (orthogonal distance regression, Boggs et al. 1987)
+Full Bayes
+    :func:`bayes` (structural model with a latent true covariate, sampled by NUTS)
 
 The measurement error is described once, by :class:`MeasurementError` or the keyword
 shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
 """
 
 from deconv.eiv._errors import MeasurementError
+from deconv.eiv.bayesian import BayesRegressionResults, bayes
 from deconv.eiv.calibration import regression_calibration
 from deconv.eiv._moments import moments
 from deconv.eiv._odr import odr
@@ -26,5 +29,5 @@ from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, Regressi
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
            "moments", "simex", "mcsimex", "regression_calibration", "odr",
-           "simex_extrapolate",
-           "EIVResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
+           "simex_extrapolate", "bayes",
+           "EIVResults", "BayesRegressionResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]

@@ -8,9 +8,10 @@ solved exactly: REML/ML through the profiled deviance for linear mixed models
 (:func:`random_effects_anova`), Laplace approximation for GLMMs (:func:`glmm`).
 Every route returns the same :class:`HierarchicalResult`.
 
-Routes that need the general sampler (full Bayes for mixed models, Student-t residuals,
-group-specific residual variances, error-prone covariates) raise
-:class:`NotImplementedError` naming the missing part until ``deconv.sampling`` lands.
+Models that are not cute (Student-t residuals, group-specific residual variances) and
+``method="sampler"`` go to the NUTS sampler (:mod:`deconv.hierarchical.bayes`), which returns
+the same result type labelled as posterior means and credible intervals; what it cannot fit
+yet raises :class:`NotImplementedError` naming the missing part.
 
 Example
 -------
@@ -27,13 +28,12 @@ from deconv.hierarchical.graph import ModelGraph, Node
 from deconv.hierarchical.mixed import LinearMixedResult, lmm, lrt
 from deconv.hierarchical.means import normal_means
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
+from deconv.hierarchical.bayes import glmm_bayes, lmm_bayes, normal_means_bayes
 
 __all__ = ["fit", "lmm", "glmm", "lrt", "normal_means", "random_effects_anova",
+           "normal_means_bayes", "lmm_bayes", "glmm_bayes",
            "HierarchicalResult", "LinearMixedResult", "EffectTable", "ModelGraph", "Node",
            "parse_formula", "FormulaError"]
-
-_SAMPLER_MSG = ("{what} needs the general sampler (deconv.sampling, the NUTS issue), which is "
-                "not available in this build yet; exact routes available now: {exact}")
 
 
 def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gaussian",
@@ -58,10 +58,12 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         ``"auto"`` (exact where the model is a cute case; the choice and the reason are in
         ``result.method`` / ``result.method_reason``), ``"reml"``, ``"ml"``, ``"laplace"``
         (GLMM), ``"dl"``, ``"bayes"`` (normal means: exact posterior by quadrature),
-        ``"sampler"`` (full Bayes through deconv.sampling -- not available yet).
+        ``"sampler"`` (full Bayes by NUTS, :func:`deconv.hierarchical.bayes.fit_sampler`;
+        ``chains``, ``warmup``, ``draws``, ``rng``, ``warn`` go in ``kwargs``).
     reml : bool
         For ``method="auto"`` on linear mixed models: REML (default) or ML.
     residual : {"normal", "student-t"}
+        Student-t residuals are not a cute case: sampler route.
     group_variances : bool
         Group-specific residual variances (non-cute: sampler route).
     error_sd : optional
@@ -90,14 +92,20 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         non_cute.append("group-specific residual variances")
     if error_sd is not None:
         non_cute.append("error-prone covariates (latent true values)")
-    if non_cute:
-        raise NotImplementedError(_SAMPLER_MSG.format(
-            what="This model (" + ", ".join(non_cute) + ") is not a cute case and",
-            exact="Gaussian linear mixed models (REML/ML), normal means, GLMM Laplace"))
-    if method == "sampler":
-        raise NotImplementedError(_SAMPLER_MSG.format(
-            what="method='sampler' (full Bayes with posterior expectations)",
-            exact="method='auto'/'reml'/'ml'/'laplace', and for normal means method='bayes'"))
+    if non_cute or method == "sampler":
+        if method not in ("auto", "sampler"):
+            raise ValueError(f"method {method!r} cannot fit {', '.join(non_cute)}; use "
+                             "method='sampler' (or 'auto')")
+        from deconv.hierarchical.bayes import fit_sampler
+
+        if method == "auto":
+            reason = ("auto: " + ", ".join(non_cute) + " is not a cute case -> full Bayes by "
+                      "NUTS (deconv.sampling)")
+        else:
+            reason = "method='sampler': full Bayes by NUTS (deconv.sampling), as requested"
+        return fit_sampler(model, data, se=se, X=X, groups=groups, Z=Z, family=family,
+                           residual=residual, group_variances=group_variances,
+                           error_sd=error_sd, level=level, method_reason=reason, **kwargs)
 
     if se is not None:  # normal means
         if isinstance(model, str):
@@ -130,7 +138,7 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
     reason = None
     if method == "auto":
         reason = (f"auto: {family} GLMM -> Laplace approximation (like lme4::glmer, nAGQ=1); "
-                  "full Bayes needs method='sampler' (not available yet)")
+                  "full Bayes: method='sampler'")
     if isinstance(model, str):
         return glmm(model, data, family=family, level=level, method_reason=reason, **kwargs)
     return glmm(y=model, X=X, groups=groups, Z=Z, family=family, level=level,

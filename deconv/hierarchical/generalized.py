@@ -443,7 +443,7 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
     for t in design.terms:
         fit_stats.setdefault(f"groups: {t.factor}", t.n_levels)
     diagnostics = [f"{nm} is estimated on the boundary (0): degenerate mode; the posterior "
-                   "expectation (sampler route, not yet available) would be positive"
+                   "expectation (method='sampler') would be positive"
                    for nm, kd, v in zip(names, kinds, psi) if kd == "sd" and v < 1e-4]
     reason = method_reason or "Laplace approximation (lme4::glmer, nAGQ = 1)"
     out = HierarchicalResult(model=f"GLMM ({family})", method="Laplace", method_reason=reason,

@@ -254,8 +254,8 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
             f"tau is estimated on the boundary (tau = 0, {label}): the mode is degenerate and "
             "every theta_j is shrunk fully to mu. The posterior expectation of tau is positive "
             "(eight schools: about 3.6 under a half-Cauchy(0, 5) prior, about 6.6 under a flat "
-            "prior); use normal_means(..., method='bayes') for the exact posterior. The general sampler route "
-            "(deconv.sampling) is not wired in yet.")
+            "prior); use normal_means(..., method='bayes') for the exact posterior. Full Bayes by NUTS: "
+            "deconv.hierarchical.fit(y, se=se, method='sampler').")
     reason = method_reason or f"{label} estimate of tau (closed-form profile likelihood in tau)"
     return HierarchicalResult(model="normal means", method=label, method_reason=reason,
                               fixed_effects=fixed, variance_components=vc,

@@ -611,7 +611,7 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
             diagnostics.append(
                 f"{nm} is estimated on the boundary (~0): the {'REML' if reml else 'ML'} mode is "
                 "degenerate (singular fit). The posterior expectation of this scale is positive; "
-                "a full-Bayes fit (method='sampler', needs deconv.sampling) reports it.")
+                "a full-Bayes fit (method='sampler'; random intercepts and (x || g)) reports it.")
         if kd == "cor" and np.isfinite(v) and abs(v) > 1 - 1e-4:
             diagnostics.append(f"{nm} is estimated at +-1 (boundary): singular covariance.")
     reason = method_reason or (f"{'REML' if reml else 'ML'} via the profiled deviance "
