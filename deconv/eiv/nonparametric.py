@@ -59,7 +59,7 @@ _ALIAS_BANDWIDTHS = {0: 120.0, 1: 2000.0, "cv": 120.0}
 _DIRECT_MAX_N = 5000        # evaluation="auto": exact ecf sums up to this n
 _N_H = 25                   # bandwidth candidates of the SIMEX cross-validation
 _N_REFINE = 9               # then this many between the neighbours of the coarse minimum
-_RIDGE = 0.05              # local-linear: determinant floor, relative to its interior size
+_RIDGE = 0.25              # local-linear: determinant floor, relative to its interior size
 _CV_TRIM = 0.05             # CV weight: only points between these quantiles of the "X"
 
 # derivatives of phi_K on [0, 1] (the local-linear estimator needs phi', phi'')
