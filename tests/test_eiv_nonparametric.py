@@ -251,3 +251,12 @@ def test_simulation_ise_decreases_large(law, estimator):
                                                             estimator=estimator, rng=r), xs, m)
                               for r in range(10)]))
     assert means[0] > means[1] > means[2]
+
+
+def test_docstring_example():
+    import doctest
+
+    import deconv.eiv.nonparametric as mod
+
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
