@@ -200,6 +200,23 @@ def test_summary_plot_and_band():
     assert res.predict(0.0).shape == ()
 
 
+@pytest.mark.parametrize("estimator", ["nw", "local-linear"])
+def test_bootstrap_band_width_matches_monte_carlo_spread(estimator):
+    # the pointwise band is for E m_hat: its half-width / 1.96 should estimate the sd of
+    # m_hat over independent data sets (here from 200 simulated data sets; the Monte
+    # Carlo sd has ~5% relative error, the bootstrap on one data set ~10%)
+    rng = np.random.default_rng(9)
+    xs = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    reps = np.array([deconvolution_regression(*_data(1000, 0.4, rng), estimator=estimator,
+                                              bandwidth=0.2).predict(xs) for _ in range(200)])
+    sd_mc = reps.std(axis=0, ddof=1)
+    res = deconvolution_regression(*_data(1000, 0.4, rng), estimator=estimator, bandwidth=0.2)
+    _, lo, hi = res.confidence_band(xs, level=0.95, n_boot=400, rng=1)
+    ratio = (hi - lo) / (2 * 1.959964) / sd_mc
+    assert np.all((ratio > 0.7) & (ratio < 1.4))
+    assert 0.85 < np.mean(ratio) < 1.2
+
+
 # --- bad input --------------------------------------------------------------------------------
 def test_bad_input():
     rng = np.random.default_rng(7)
