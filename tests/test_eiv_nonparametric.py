@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from deconv.density.kernels import get_kernel
 from deconv.eiv.nonparametric import DeconvolutionRegressionResults, deconvolution_regression
 from deconv.noise import Laplace, Normal
 
-TRIWEIGHT = get_kernel("triweight")
 _T, _WT = np.polynomial.legendre.leggauss(400)
 _T = 0.5 * (_T + 1.0)          # nodes on [0, 1]
 _WT = 0.5 * _WT

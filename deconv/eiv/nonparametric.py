@@ -36,7 +36,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import optimize
 
 from deconv._kernels._fourier import fourier_eval
 from deconv._summary import SummaryTable
