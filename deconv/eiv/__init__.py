@@ -9,6 +9,8 @@ Any model
     :func:`regression_calibration`
 Nonlinear curves
     :func:`odr` (orthogonal distance regression, Boggs et al. 1987)
+Nonparametric regression on an error-prone covariate
+    :func:`deconvolution_regression` (Fan & Truong 1993; Delaigle, Fan & Carroll 2009)
 Full Bayes
     :func:`bayes` (structural model with a latent true covariate, sampled by NUTS)
 
@@ -18,6 +20,7 @@ shortcuts ``error_sd=``, ``error_var=``, ``reliability=``, ``replicates=True``.
 
 from deconv.eiv._errors import MeasurementError
 from deconv.eiv.bayesian import BayesRegressionResults, bayes
+from deconv.eiv.nonparametric import DeconvolutionRegressionResults, deconvolution_regression
 from deconv.eiv.calibration import regression_calibration
 from deconv.eiv._moments import moments
 from deconv.eiv._odr import odr
@@ -29,5 +32,6 @@ from deconv.eiv.results import (EIVResults, LineFitResults, ODRResults, Regressi
 
 __all__ = ["MeasurementError", "deming", "orthogonal", "york", "passing_bablok", "theil_sen",
            "moments", "simex", "mcsimex", "regression_calibration", "odr",
-           "simex_extrapolate", "bayes",
+           "simex_extrapolate", "bayes", "deconvolution_regression",
+           "DeconvolutionRegressionResults",
            "EIVResults", "BayesRegressionResults", "LineFitResults", "RegressionResults", "SimexResults", "ODRResults"]
