@@ -58,6 +58,7 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         ``"auto"`` (exact where the model is a cute case; the choice and the reason are in
         ``result.method`` / ``result.method_reason``), ``"reml"``, ``"ml"``, ``"laplace"``
         (GLMM), ``"dl"``, ``"bayes"`` (normal means: exact posterior by quadrature),
+        ``"npmle"``/``"gmodel"`` (normal means: G estimated nonparametrically by deconv.eb),
         ``"sampler"`` (full Bayes by NUTS, :func:`deconv.hierarchical.bayes.fit_sampler`;
         ``chains``, ``warmup``, ``draws``, ``rng``, ``warn`` go in ``kwargs``).
     reml : bool
@@ -80,7 +81,7 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
     if family not in ("gaussian", "binomial", "poisson"):
         raise ValueError(f"family must be 'gaussian', 'binomial' or 'poisson', got {family!r}")
     method = str(method).lower()
-    valid = ("auto", "reml", "ml", "laplace", "dl", "bayes", "sampler", "exact")
+    valid = ("auto", "reml", "ml", "laplace", "dl", "bayes", "npmle", "gmodel", "sampler", "exact")
     if method not in valid:
         raise ValueError(f"method must be one of {valid}, got {method!r}")
     non_cute = []
@@ -111,7 +112,7 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         if isinstance(model, str):
             raise TypeError("with se= give the group estimates y as an array, not a formula")
         m = {"auto": "reml", "exact": "reml"}.get(method, method)
-        if m not in ("reml", "ml", "dl", "bayes"):
+        if m not in ("reml", "ml", "dl", "bayes", "npmle", "gmodel"):
             raise ValueError(f"method {method!r} does not apply to the normal-means model")
         reason = None
         if method == "auto":

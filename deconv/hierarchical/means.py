@@ -140,8 +140,12 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
         Group estimates (e.g. study effects).
     se : (J,) array or scalar
         Their known standard errors.
-    method : {"reml", "ml", "dl", "bayes"}
-        Type-II REML/ML, DerSimonian-Laird, or the exact flat-prior posterior by quadrature.
+    method : {"reml", "ml", "dl", "bayes", "npmle", "gmodel"}
+        Type-II REML/ML, DerSimonian-Laird, the exact posterior by quadrature, or
+        nonparametric empirical Bayes: G left unspecified and estimated by the Kiefer-Wolfowitz
+        NPMLE (:class:`deconv.eb.NPMLE`, certified convex solver) or Efron's g-modeling
+        (:class:`deconv.eb.GModel`); ``mu`` and ``tau`` are then the mean and sd of the
+        estimated G and the group effects are posterior means under it.
     level : float
         Interval level.
     names : list of str, optional
@@ -171,7 +175,7 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
         raise ValueError(f"se has {se.size} values but y has {y.size}")
     if not np.all(np.isfinite(se)) or np.any(se <= 0):
         raise ValueError("se must be finite and positive")
-    method = check_choice(method, "method", ("reml", "ml", "dl", "bayes"))
+    method = check_choice(method, "method", ("reml", "ml", "dl", "bayes", "npmle", "gmodel"))
     level = check_level(level)
     J = y.size
     names = [str(n) for n in (names if names is not None else range(1, J + 1))]
@@ -179,6 +183,8 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
         raise ValueError(f"names has {len(names)} labels but y has {J} values")
     z = stats.norm.ppf(0.5 + level / 2)
     diagnostics = []
+    if method in ("npmle", "gmodel"):
+        return _normal_means_eb(y, se, names, method, level, method_reason)
     if method == "bayes":
         if isinstance(tau_prior, str) and tau_prior == "uniform":
             scale, prior_txt = None, "flat on mu and tau (BDA3 5.4)"
@@ -262,3 +268,37 @@ def normal_means(y, se, *, method="reml", level=0.95, names=None, tau_prior="uni
                               group_effects={"group": ge}, fit_stats=fit_stats,
                               diagnostics=diagnostics, graph=normal_means_graph(J),
                               raw_group_estimates={"group": y})
+
+
+def _normal_means_eb(y, se, names, method, level, method_reason):
+    """Normal means with G estimated nonparametrically by :mod:`deconv.eb` (same result type).
+
+    theta_j ~ G with G unrestricted: the group effects are the posterior means, sds and
+    equal-tailed intervals of theta_j under the estimated G (an empirical-Bayes plug-in: the
+    uncertainty of G-hat itself is not in the intervals).
+    """
+    from deconv.eb import GModel, NPMLE
+
+    est = (NPMLE() if method == "npmle" else GModel()).fit(y, se=se)
+    prior = est.prior_
+    mu, tau = float(prior.mean()), float(np.sqrt(max(prior.var(), 0.0)))
+    lo, hi = est.posterior_interval(level)
+    label = {"npmle": "NPMLE (Kiefer-Wolfowitz)", "gmodel": "g-modeling (Efron 2016)"}[method]
+    fixed = EffectTable(["mu"], [mu], None, None, None, level=level,
+                        interval_method="mean of the estimated G")
+    vc = EffectTable(["tau"], [tau], None, None, None, level=level,
+                     interval_method="sd of the estimated G", extra={"variance": [tau ** 2]})
+    ge = EffectTable(names, est.posterior_mean(), est.posterior_sd(), lo, hi, level=level,
+                     interval_method=f"posterior under the estimated G ({label}, plug-in)")
+    fit_stats = {"groups": y.size, "loglik (marginal)": float(est.loglik_)}
+    if method == "npmle":
+        fit_stats["KKT max_j d_j - 1"] = float(est.kkt_)
+        fit_stats["support points"] = int(np.count_nonzero(prior.weights > 1e-12 * prior.weights.max()))
+    reason = method_reason or (f"{label}: G estimated nonparametrically by deconv.eb; "
+                               "group effects are posterior means under G-hat")
+    res = HierarchicalResult(model="normal means", method=label, method_reason=reason,
+                             fixed_effects=fixed, variance_components=vc,
+                             group_effects={"group": ge}, fit_stats=fit_stats,
+                             graph=normal_means_graph(y.size), raw_group_estimates={"group": y})
+    res.eb = est
+    return res
