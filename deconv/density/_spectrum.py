@@ -153,6 +153,10 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
     ``lazy=True`` defers the heteroscedastic numerator to :meth:`Spectrum.z_upto`."""
     n = y.size if weights is None else float(weights.sum())
     t = np.arange(K) * dt
+    if getattr(noise, "custom_spectrum", False):
+        # error laws estimated per individual (deconv.density.replicates) compute their own
+        z, d = noise.spectrum(y, dt, K, weights)
+        return Spectrum(dt, z, d, n)
     if isinstance(noise, GroupedNoise):
         num = np.zeros(K, dtype=np.complex128)
         den = np.zeros(K)

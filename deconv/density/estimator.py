@@ -221,7 +221,8 @@ class DeconvolutionKDE:
         w, noise, replicates = self._observations(w)
         n = w.size
         work_noise = noise       # the law used for computing (maybe grouped by sd)
-        if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
+        if (noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise)
+                and not getattr(noise, "custom_spectrum", False)):
             sds, inverse = np.unique(noise.sd, return_inverse=True)
             groupable = sds.size <= _MAX_GROUPS and sds.size * 8 <= n
             if method != "direct" and groupable:

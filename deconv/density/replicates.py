@@ -57,7 +57,7 @@ import numpy as np
 from scipy import optimize, special
 
 from deconv._validation import as_float_array, check_choice
-from deconv.noise import Empirical, Normal
+from deconv.noise import Empirical
 
 __all__ = ["Replicates", "moderated_variances"]
 
@@ -157,21 +157,140 @@ class Replicates:
         means = np.where(observed, reps, 0.0).sum(axis=1) / m
         if not hetero:
             return means, Empirical.from_replicates(reps), dict(m=m, kept=np.arange(m.size))
-        dev2 = np.where(observed, (reps - means[:, None]) ** 2, 0.0).sum(axis=1)
+        contrasts = helmert_contrasts(reps)
         df = m - 1
         if not np.any(df > 0):
             raise ValueError("w has no individual with two or more measured replicates")
-        s2 = np.where(df > 0, dev2 / np.maximum(df, 1), 0.0)
+        s2 = np.where(df > 0, np.nansum(contrasts ** 2, axis=1) / np.maximum(df, 1), 0.0)
         variances, d0_hat, s0_2 = moderated_variances(s2, df, d0)
         kept = np.arange(m.size) if singletons == "prior" else np.flatnonzero(df > 0)
-        sd = np.sqrt(variances[kept] / m[kept])
-        if not np.all(sd > 0):
-            bad = int(kept[np.flatnonzero(~(sd > 0))[0]])
+        zero = (df[kept] > 0) & ~(variances[kept] > 0)
+        if np.any(zero):
+            bad = int(kept[np.flatnonzero(zero)[0]])
             raise ValueError(f"w row {bad} has identical replicates, so its error variance is "
                              "estimated as 0; use prior_df > 0 or 'auto' to moderate it")
+        law = ReplicateNormalNoise(contrasts[kept], m[kept], variances[kept], d0_hat, s0_2)
         info = dict(m=m[kept], variances=variances[kept], prior_df=d0_hat, prior_var=s0_2,
                     kept=kept)
-        return means[kept], Normal(sd=sd), info
+        return means[kept], law, info
+
+
+def helmert_contrasts(reps):
+    r"""Orthonormal within-row contrasts of a replicate matrix (NaN-padded).
+
+    For the :math:`m_j` measured values :math:`W_{j1..jm_j}` of row j,
+    :math:`c_{jk} = (\sum_{i\le k}W_{ji} - kW_{j,k+1})/\sqrt{k(k+1)}`, k = 1..m_j-1:
+    under normal errors these are iid :math:`N(0, \sigma_j^2)` and independent of the row
+    mean; :math:`\sum_k c_{jk}^2 = \sum_i (W_{ji}-\bar W_j)^2`. Returned as an
+    (n, ncol - 1) array, NaN beyond :math:`m_j - 1`.
+    """
+    observed = ~np.isnan(reps)
+    # move the measured values of each row to the front, in their original order
+    order = np.argsort(~observed, axis=1, kind="stable")
+    x = np.take_along_axis(np.where(observed, reps, 0.0), order, axis=1)
+    m = observed.sum(axis=1)
+    k = np.arange(1, reps.shape[1])
+    c = (np.cumsum(x, axis=1)[:, :-1] - k * x[:, 1:]) / np.sqrt(k * (k + 1.0))
+    c[k[None, :] >= m[:, None]] = np.nan
+    return c
+
+
+class ReplicateNormalNoise:
+    r"""Error law of row means with per-individual normal errors estimated from replicates.
+
+    Used by :class:`DeconvolutionKDE` through its ``spectrum`` method: the Delaigle & Meister
+    (2008) weighted ratio with the unknown :math:`\varphi_j(t) = e^{-\sigma_j^2t^2/(2m_j)}`
+    replaced, *in the denominator*, by an unbiased estimate from contrasts that the weight
+    does not use (leave-one-contrast-out):
+
+    .. math:: \hat\varphi_X(t) = \frac{\sum_j \sum_k d_j^{-1}\,\omega_{jk}(t)\,
+              e^{it\bar W_j}}{\sum_j\sum_k d_j^{-1}\,\omega_{jk}(t)\cos(tc_{jk}/\sqrt{m_j})},
+              \qquad \omega_{jk}(t) = e^{-\tilde s_{j,-k}^2t^2/(2m_j)},
+
+    with :math:`c_{jk}` the Helmert contrasts of row j (iid :math:`N(0,\sigma_j^2)`,
+    independent of :math:`\bar W_j`, so :math:`E\cos(tc_{jk}/\sqrt{m_j}) = \varphi_j(t)`)
+    and :math:`\tilde s_{j,-k}^2` the moderated variance of row j from its other contrasts.
+    Numerator and denominator then have conditional means :math:`\varphi_X(t)\,D(t)` and
+    :math:`D(t)`, :math:`D = \sum_{jk} d_j^{-1}\omega_{jk}\varphi_j`, whatever the noise in
+    the weights: plugging the noisy :math:`s_j^2` into both (the textbook plug-in) instead
+    shrinks :math:`\hat\varphi_X` toward 0 at high frequencies (Jensen's inequality).
+    Rows with one measurement (kept with ``singletons="prior"``) enter with the prior
+    variance :math:`s_0^2` in both places. The denominator is floored at
+    :math:`n^{-1/4}` times its plug-in value :math:`\sum_{jk} d_j^{-1}\omega_{jk}^2`
+    (as Delaigle, Hall & Meister 2008 floor their estimated cf).
+    """
+
+    heteroscedastic = True
+    kernel_code = 0
+    kernel_param = 0.0
+    custom_spectrum = True
+
+    def __init__(self, contrasts, m, variances, prior_df, prior_var):
+        self.m = m
+        self.variances = variances
+        self.prior_df = prior_df
+        self.prior_var = prior_var
+        self.n_obs = m.size
+        self.sd = np.sqrt(variances / m)      # plug-in sds (search ranges, summaries)
+        self.var = self.sd ** 2
+        # pseudo-observations: one per (row, contrast), weight 1/d_j; rows with m_j = 1 one
+        # pseudo-observation with the prior variance
+        df = m - 1
+        rows, cols = np.nonzero(~np.isnan(contrasts))
+        d = df[rows].astype(np.float64)
+        c = contrasts[rows, cols]
+        total = np.nansum(contrasts ** 2, axis=1)[rows]
+        loo_df = d - 1.0
+        if math.isinf(prior_df):
+            v = np.full(rows.size, prior_var)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = (prior_df * prior_var + (total - c ** 2)) / (prior_df + loo_df)
+            v = np.where(loo_df > 0, v, prior_var)
+        single = np.flatnonzero(df == 0)
+        self._rows = np.concatenate([rows, single])
+        self._sd = np.sqrt(np.concatenate([v, np.full(single.size, prior_var)]) / m[self._rows])
+        self._w = np.concatenate([1.0 / np.maximum(d, 1.0), np.ones(single.size)])
+        # denominator pseudo-observations: cos(t c / sqrt(m)) for contrasts; for singletons
+        # the plug-in phi itself, i.e. position 0 with sd * sqrt(2) (normal: phi^2(s) = phi(s sqrt 2))
+        self._c = np.concatenate([c / np.sqrt(m[rows]), np.zeros(single.size)])
+        self._den_sd = np.concatenate([self._sd[:rows.size], math.sqrt(2.0) * self._sd[rows.size:]])
+
+    def __repr__(self):
+        d0 = "inf" if math.isinf(self.prior_df) else f"{self.prior_df:.3g}"
+        return (f"ReplicateNormal({self.n_obs} individuals, per-individual variances; prior df "
+                f"{d0}, prior sd {math.sqrt(self.prior_var):.4g})")
+
+    def std_cf(self, u):
+        return np.exp(-0.5 * np.asarray(u, dtype=np.float64) ** 2).astype(np.complex128)
+
+    def spectrum(self, y, dt, K, weights=None):
+        """(z, d) on t_k = k dt, k < K, for row means ``y`` (relative to the origin)."""
+        from deconv._kernels._fourier import ecf_hetero, hetero_den
+
+        if weights is not None:
+            # bootstrap weights of individuals carried to their pseudo-observations
+            w = self._w * weights[self._rows]
+        else:
+            w = self._w
+        w = np.ascontiguousarray(w)
+        sd = np.ascontiguousarray(self._sd)
+        yp = np.ascontiguousarray(y[self._rows])
+        num_re, num_im = np.empty(K), np.empty(K)
+        ecf_hetero(yp, sd, w, 0, 0.0, dt, 0, num_re, num_im)
+        den_re, den_im = np.empty(K), np.empty(K)
+        ecf_hetero(np.ascontiguousarray(self._c), np.ascontiguousarray(self._den_sd), w, 0, 0.0,
+                   dt, 0, den_re, den_im)
+        plug = np.empty(K)
+        hetero_den(sd, w, 0, 0.0, dt, plug)
+        n = self.n_obs
+        den = np.maximum(den_re, n ** -0.25 * plug)
+        den = np.maximum(den, 1e-150)
+        # variance of the ratio ~ sum_j omega_j^2 / den^2, with sum_j omega_j^2 bounded
+        # (Cauchy-Schwarz) by sum_jk w_jk omega_jk^2 = plug (equal when a row's
+        # leave-one-out variances agree)
+        d = plug
+        return (num_re + 1j * num_im) / den, d / den ** 2
 
 
 def check_replicates(w):
