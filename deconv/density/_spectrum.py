@@ -25,6 +25,7 @@ its position inside a bin, by the Fourier transform of the linear B-spline,
 """
 import numpy as np
 from scipy import fft as sp_fft
+from scipy import special
 
 from deconv._kernels._binning import linear_bin
 from deconv._kernels._fourier import ecf, ecf_hetero, hetero_den
@@ -100,6 +101,34 @@ class Spectrum:
     def head(self, K):
         """The first K frequencies."""
         return Spectrum(self.dt, self.z_upto(K), self.d[:K], self.n)
+
+
+# Student-t cfs (a Bessel function each) are interpolated from a table when there are
+# more than this many observation-frequency pairs (below, the table costs more than it saves)
+TABLE_MIN_WORK = 200_000
+TABLE_STEP = 1e-3   # in units of u = sd * t; cubic Hermite error ~ step^4 / 384 * max|(log phi)^(4)|
+
+
+def student_t_log_cf_table(df, u_max, step=TABLE_STEP):
+    r"""log phi and step * (log phi)' of the unit-sd Student-t cf at u = i * step, interleaved.
+
+    With :math:`\nu` = df, :math:`z = \sqrt{\nu-2}\,u` and
+    :math:`\varphi = z^{\nu/2}K_{\nu/2}(z)/(\Gamma(\nu/2)2^{\nu/2-1})`, the derivative
+    is :math:`(\log\varphi)' = -\sqrt{\nu-2}\,K_{\nu/2-1}(z)/K_{\nu/2}(z)` (from
+    :math:`(z^aK_a)' = -z^aK_{a-1}`). Covers [0, u_max] plus two nodes. The compiled
+    kernels interpolate log phi by cubic Hermite polynomials (relative accuracy in phi).
+    """
+    n = int(np.ceil(u_max / step)) + 3
+    u = np.arange(n) * step
+    a = 0.5 * df
+    z = np.sqrt(df - 2.0) * u
+    out = np.empty((n, 2))
+    zz = z[1:]
+    out[0] = 0.0
+    out[1:, 0] = (a * np.log(zz) + np.log(special.kve(a, zz)) - zz - special.gammaln(a)
+                  - (a - 1.0) * np.log(2.0))
+    out[1:, 1] = -step * np.sqrt(df - 2.0) * special.kve(a - 1.0, zz) / special.kve(a, zz)
+    return out.reshape(-1), step
 
 
 def ecf_direct(y, dt, K, weights=None):
@@ -179,14 +208,17 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
         sd = np.ascontiguousarray(noise.sd, dtype=np.float64)
         w = np.empty(0) if weights is None else weights
         code, param = int(noise.kernel_code), float(noise.kernel_param)
+        table, step = (None, 1.0)
+        if code == 3 and sd.size * K > TABLE_MIN_WORK:
+            table, step = student_t_log_cf_table(param, float(sd.max()) * K * dt)
         den = np.empty(K)
-        hetero_den(sd, w, code, param, dt, den)
+        hetero_den(sd, w, code, param, dt, den, table, step)
         den = np.maximum(den, _TINY)
 
         def extend(k0, k1):
             num_re = np.empty(k1 - k0)
             num_im = np.empty(k1 - k0)
-            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im)
+            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im, table, step)
             return (num_re + 1j * num_im) / den[k0:k1]
 
         spec = Spectrum(dt, np.empty(0, dtype=np.complex128), 1.0 / den, n, extend)
