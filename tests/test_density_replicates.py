@@ -318,3 +318,23 @@ def test_student_t_table_estimate_equals_exact():
         sp.TABLE_MIN_WORK = old
     f0 = exact.pdf_raw(GRID)
     assert_allclose(fast.pdf_raw(GRID), f0, rtol=0, atol=1e-10 * f0.max())
+
+
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_heteroscedastic_replicates_equivariant(scale):
+    """Rescaling and shifting the replicates rescales and shifts the estimate and the
+    plug-in bandwidth (variances scale by scale^2, the prior df is unchanged); also for
+    m_j = 2 (one contrast per row: weights from the prior variance only)."""
+    rng = np.random.default_rng(41)
+    n = 300
+    x = _bimodal(n, rng)
+    sig = rng.choice([0.2, 0.8], n)
+    for m in (2, 4):
+        reps = x[:, None] + sig[:, None] * rng.normal(size=(n, m))
+        a = DeconvolutionKDE(noise=Replicates(heteroscedastic=True)).fit(reps)
+        b = DeconvolutionKDE(noise=Replicates(heteroscedastic=True)).fit(scale * reps + 3.0)
+        assert_allclose(b.bandwidth_, scale * a.bandwidth_, rtol=1e-6)
+        assert_allclose(b.replicate_info_["prior_df"], a.replicate_info_["prior_df"], rtol=1e-8)
+        g = np.linspace(-2.5, 2.5, 11)
+        fa = a.pdf_raw(g)
+        assert_allclose(scale * b.pdf_raw(scale * g + 3.0), fa, rtol=0, atol=1e-7 * fa.max())
