@@ -368,3 +368,19 @@ def test_heteroscedastic_replicates_simulation_table():
     assert mean["het"] < 0.85 * mean["hom"], mean
     assert mean["het"] < 1.25 * mean["oracle"], mean
     assert np.sum(np.array(res["het"]) < np.array(res["hom"])) >= 8
+
+
+def test_compiled_empirical_cf_equals_numpy():
+    """The compiled evaluation of an estimated (Empirical) error cf on a uniform grid, used by
+    replicate fits, equals deconv.noise.Empirical.cf (NumPy) to rounding."""
+    from deconv.density._spectrum import _empirical_cf_uniform, noise_cf_grid
+    from deconv.noise import Empirical
+
+    reps, _, _ = _hetero_sample(300, 51)
+    for m in (1, 3):
+        law = Empirical.from_replicates(reps).mean_of_replicates(m)
+        t = np.arange(2000) * 0.0137
+        assert_allclose(_empirical_cf_uniform(law, t), law.cf(t), rtol=0, atol=1e-13)
+        # the grid helper takes the compiled path and still floors at n^(-1/4)
+        assert_allclose(noise_cf_grid(law, t, 300),
+                        np.maximum(law.cf(t).real, 300 ** -0.25), rtol=0, atol=1e-13)
