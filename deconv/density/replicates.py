@@ -377,6 +377,5 @@ def moderated_variances(s2, df, prior_df="auto"):
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             variances = (d0 * s0_2 + df * s2) / (d0 + df)
-        variances = np.where(info | (d0 > 0), variances, s0_2)
-        variances[~info] = s0_2
+        variances[~info] = s0_2          # no own information (also avoids 0/0 when d0 = 0)
     return variances, d0, s0_2
