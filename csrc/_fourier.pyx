@@ -11,7 +11,7 @@
 # each block is summed serially into its own buffer, and the buffers are added in block
 # order, so results do not depend on the number of threads.
 from cython.parallel cimport prange
-from libc.math cimport cos, sin, exp, M_PI
+from libc.math cimport cos, sin, exp, fabs, M_PI
 from libc.stdlib cimport malloc, free
 
 from _noise_cf cimport std_cf
@@ -105,9 +105,35 @@ def ecf(const double[::1] y, const double[::1] weights, double dt,
                 out_im[k] = out_im[k] + part_im[b, k]
 
 
+cdef inline double complex _cf(int code, double param, const double* tab, Py_ssize_t ntab,
+                               double inv_step, double u) noexcept nogil:
+    """std_cf(code, param, u), or from a table of a real, even log-cf when ntab > 0.
+
+    tab[2i] = log phi(i step), tab[2i+1] = step * (log phi)'(i step), i < ntab: cubic Hermite
+    interpolation of log phi (relative accuracy in phi), exact evaluation on the first two
+    intervals (where log phi may be non-smooth at 0, e.g. |u|^df for Student-t) and beyond
+    the table.
+    """
+    cdef double x, s, s2, s3, lg
+    cdef Py_ssize_t i
+    if ntab == 0:
+        return std_cf(code, param, u)
+    x = fabs(u) * inv_step
+    if x < 2.0 or x >= <double>(ntab - 1):
+        return std_cf(code, param, u)
+    i = <Py_ssize_t>x
+    s = x - <double>i
+    s2 = s * s
+    s3 = s2 * s
+    lg = ((2.0 * s3 - 3.0 * s2 + 1.0) * tab[2 * i] + (s3 - 2.0 * s2 + s) * tab[2 * i + 1]
+          + (3.0 * s2 - 2.0 * s3) * tab[2 * i + 2] + (s3 - s2) * tab[2 * i + 3])
+    return exp(lg)
+
+
 cdef inline void _hetero_lanes(const double* yv, const double* sv, const double* wv, int m,
                                int code, double param, double dt, Py_ssize_t k_start,
-                               Py_ssize_t K, double* pre, double* pim) noexcept nogil:
+                               Py_ssize_t K, double* pre, double* pim, const double* tab,
+                               Py_ssize_t ntab, double inv_step) noexcept nogil:
     """pre/pim[kk] += sum over the m (<= LANES) observations of w e^{i t y} conj(phi(sd t))."""
     cdef double re[LANES]
     cdef double im[LANES]
@@ -182,7 +208,7 @@ cdef inline void _hetero_lanes(const double* yv, const double* sv, const double*
                 sr = 0.0
                 si = 0.0
                 for q in range(LANES):
-                    phi = std_cf(code, param, sd_[q] * (kf * dt))
+                    phi = _cf(code, param, tab, ntab, inv_step, sd_[q] * (kf * dt))
                     pr = phi.real
                     pi_ = phi.imag
                     # (re + i im) * (pr - i pi_)
@@ -197,13 +223,16 @@ cdef inline void _hetero_lanes(const double* yv, const double* sv, const double*
 
 def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weights,
                int code, double param, double dt, Py_ssize_t k_start,
-               double[::1] num_re, double[::1] num_im):
+               double[::1] num_re, double[::1] num_im, const double[::1] table=None,
+               double table_step=1.0):
     """Delaigle-Meister numerator for heteroscedastic errors U_j with sd[j]:
 
     num[kk] = sum_j w_j exp(i t_k y_j) conj(phi_j(t_k)),  k = k_start + kk,
     with phi_j(t) = std_cf(code, param, sd[j] * t) and t_k = k dt. Empty ``weights`` = unit.
     The frequency offset lets callers extend a spectrum without recomputing it.
-    Observations are processed LANES at a time (in a fixed order).
+    Observations are processed LANES at a time (in a fixed order). ``table`` (optional,
+    codes other than 0 and 1): log phi and step * (log phi)' at u = i * table_step,
+    interleaved, for a real even cf (see ``_cf``); the caller makes it long enough.
     """
     cdef Py_ssize_t n = y.shape[0], K = num_re.shape[0]
     cdef Py_ssize_t bs = _block_size(n)
@@ -213,6 +242,11 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
     cdef const double[::1] wts = np.ones(n) if weights.shape[0] == 0 else weights
     cdef Py_ssize_t b, j, jq, jend, kk
     cdef int m
+    cdef Py_ssize_t ntab = 0 if table is None else table.shape[0] // 2
+    cdef const double* tab = NULL
+    cdef double inv_step = 1.0 / table_step
+    if ntab > 0:
+        tab = &table[0]
     with nogil:
         for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
@@ -222,7 +256,7 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
                 j = b * bs + jq * LANES
                 m = <int>(jend - j) if jend - j < LANES else LANES
                 _hetero_lanes(&y[j], &sd[j], &wts[j], m, code, param, dt, k_start, K,
-                              &p_re[b, 0], &p_im[b, 0])
+                              &p_re[b, 0], &p_im[b, 0], tab, ntab, inv_step)
         for kk in range(K):
             num_re[kk] = 0.0
             num_im[kk] = 0.0
@@ -233,10 +267,11 @@ def ecf_hetero(const double[::1] y, const double[::1] sd, const double[::1] weig
 
 
 def hetero_den(const double[::1] sd, const double[::1] weights, int code, double param,
-               double dt, double[::1] den):
+               double dt, double[::1] den, const double[::1] table=None, double table_step=1.0):
     """den[k] = sum_j w_j |phi_j(t_k)|^2, t_k = k dt (the Delaigle-Meister denominator).
 
     No rotation recurrence, so it costs a fraction of the numerator. Empty ``weights`` = unit.
+    ``table``: as for :func:`ecf_hetero`.
     """
     cdef Py_ssize_t n = sd.shape[0], K = den.shape[0]
     cdef Py_ssize_t bs = _block_size(n)
@@ -247,6 +282,11 @@ def hetero_den(const double[::1] sd, const double[::1] weights, int code, double
     cdef double w, a, pr, kf, gk, gr, gq
     cdef double complex phi
     cdef double* pd
+    cdef Py_ssize_t ntab = 0 if table is None else table.shape[0] // 2
+    cdef const double* tab = NULL
+    cdef double inv_step = 1.0 / table_step
+    if ntab > 0:
+        tab = &table[0]
     with nogil:
         for b in prange(nb, schedule="dynamic", use_threads_if=nb > 1 and n * K > 2000000):
             jend = (b + 1) * bs
@@ -283,7 +323,7 @@ def hetero_den(const double[::1] sd, const double[::1] weights, int code, double
                         kf = kf + 1.0
                 else:
                     for k in range(K):
-                        phi = std_cf(code, param, a * <double>k)
+                        phi = _cf(code, param, tab, ntab, inv_step, a * <double>k)
                         pd[k] += w * (phi.real * phi.real + phi.imag * phi.imag)
         for k in range(K):
             den[k] = 0.0

@@ -10,7 +10,9 @@ from deconv.density.bandwidth import exact_mise
 from deconv.density.bands import ConfidenceBand, bootstrap_band
 from deconv.density.estimator import DeconvolutionKDE
 from deconv.density.kernels import KERNELS, FourierKernel, get_kernel
+from deconv.density.replicates import Replicates, moderated_variances
 from deconv.density.result import DeconvolvedDensity
 
 __all__ = ["DeconvolutionKDE", "DeconvolvedDensity", "exact_mise", "ConfidenceBand",
-           "bootstrap_band", "FourierKernel", "KERNELS", "get_kernel"]
+           "bootstrap_band", "FourierKernel", "KERNELS", "get_kernel", "Replicates",
+           "moderated_variances"]

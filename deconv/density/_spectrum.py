@@ -25,9 +25,11 @@ its position inside a bin, by the Fourier transform of the linear B-spline,
 """
 import numpy as np
 from scipy import fft as sp_fft
+from scipy import special
 
 from deconv._kernels._binning import linear_bin
 from deconv._kernels._fourier import ecf, ecf_hetero, hetero_den
+from deconv.noise import Empirical
 
 # fine-grid spacing of the binned path, as a fraction of the smallest bandwidth it serves
 BIN_RATIO = 64
@@ -102,6 +104,34 @@ class Spectrum:
         return Spectrum(self.dt, self.z_upto(K), self.d[:K], self.n)
 
 
+# Student-t cfs (a Bessel function each) are interpolated from a table when there are
+# more than this many observation-frequency pairs (below, the table costs more than it saves)
+TABLE_MIN_WORK = 200_000
+TABLE_STEP = 1e-3   # in units of u = sd * t; cubic Hermite error ~ step^4 / 384 * max|(log phi)^(4)|
+
+
+def student_t_log_cf_table(df, u_max, step=TABLE_STEP):
+    r"""log phi and step * (log phi)' of the unit-sd Student-t cf at u = i * step, interleaved.
+
+    With :math:`\nu` = df, :math:`z = \sqrt{\nu-2}\,u` and
+    :math:`\varphi = z^{\nu/2}K_{\nu/2}(z)/(\Gamma(\nu/2)2^{\nu/2-1})`, the derivative
+    is :math:`(\log\varphi)' = -\sqrt{\nu-2}\,K_{\nu/2-1}(z)/K_{\nu/2}(z)` (from
+    :math:`(z^aK_a)' = -z^aK_{a-1}`). Covers [0, u_max] plus two nodes. The compiled
+    kernels interpolate log phi by cubic Hermite polynomials (relative accuracy in phi).
+    """
+    n = int(np.ceil(u_max / step)) + 3
+    u = np.arange(n) * step
+    a = 0.5 * df
+    z = np.sqrt(df - 2.0) * u
+    out = np.empty((n, 2))
+    zz = z[1:]
+    out[0] = 0.0
+    out[1:, 0] = (a * np.log(zz) + np.log(special.kve(a, zz)) - zz - special.gammaln(a)
+                  - (a - 1.0) * np.log(2.0))
+    out[1:, 1] = -step * np.sqrt(df - 2.0) * special.kve(a - 1.0, zz) / special.kve(a, zz)
+    return out.reshape(-1), step
+
+
 def ecf_direct(y, dt, K, weights=None):
     """Exact (1/sum w) sum_j w_j exp(i t_k y_j), k < K."""
     re = np.empty(K)
@@ -136,10 +166,32 @@ def ecf_binned(y, dt, K, n_bins, weights=None):
     return spec / np.sinc(half / np.pi) ** 2
 
 
+def _empirical_cf_uniform(law, t):
+    """Empirical.cf(t) for a uniform grid t_k = k * step by the compiled ecf kernel.
+
+    The same quantity as :meth:`deconv.noise.Empirical.cf`, |mean cos(t D / m)|^(m/2) over
+    the within-individual differences D, to rounding (the NumPy version costs a cos per
+    difference and frequency through temporaries, which dominated replicate fits)."""
+    d = np.ascontiguousarray(law._diffs)
+    m = law.mean_of
+    re, im = np.empty(t.size), np.empty(t.size)
+    ecf(d, np.empty(0), float(t[1] - t[0]) / m, re, im)
+    return (np.sqrt(np.clip(re / d.size, 0.0, None)) ** m).astype(np.complex128)
+
+
+def _is_uniform_from_zero(t):
+    return (t.ndim == 1 and t.size > 16 and t[0] == 0.0 and t[1] > 0
+            and np.allclose(np.diff(t), t[1], rtol=1e-12, atol=0))
+
+
 def noise_cf_grid(noise, t, n):
     """phi_U on the grid for a homoscedastic law; an estimated (Empirical) cf is floored at
     n^(-1/4) where it is unreliable (Delaigle, Hall & Meister 2008 truncate there)."""
-    phi = np.asarray(noise.cf(t), dtype=np.complex128)
+    t = np.asarray(t, dtype=np.float64)
+    if isinstance(noise, Empirical) and _is_uniform_from_zero(t):
+        phi = _empirical_cf_uniform(noise, t)
+    else:
+        phi = np.asarray(noise.cf(t), dtype=np.complex128)
     if noise.kernel_code == -1:
         floor = n ** -0.25
         mag = np.abs(phi)
@@ -153,6 +205,10 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
     ``lazy=True`` defers the heteroscedastic numerator to :meth:`Spectrum.z_upto`."""
     n = y.size if weights is None else float(weights.sum())
     t = np.arange(K) * dt
+    if getattr(noise, "custom_spectrum", False):
+        # error laws estimated per individual (deconv.density.replicates) compute their own
+        z, d = noise.spectrum(y, dt, K, weights)
+        return Spectrum(dt, z, d, n)
     if isinstance(noise, GroupedNoise):
         num = np.zeros(K, dtype=np.complex128)
         den = np.zeros(K)
@@ -175,14 +231,17 @@ def spectrum(y, noise, dt, K, *, method, n_bins=None, weights=None, lazy=False):
         sd = np.ascontiguousarray(noise.sd, dtype=np.float64)
         w = np.empty(0) if weights is None else weights
         code, param = int(noise.kernel_code), float(noise.kernel_param)
+        table, step = (None, 1.0)
+        if code == 3 and sd.size * K > TABLE_MIN_WORK:
+            table, step = student_t_log_cf_table(param, float(sd.max()) * K * dt)
         den = np.empty(K)
-        hetero_den(sd, w, code, param, dt, den)
+        hetero_den(sd, w, code, param, dt, den, table, step)
         den = np.maximum(den, _TINY)
 
         def extend(k0, k1):
             num_re = np.empty(k1 - k0)
             num_im = np.empty(k1 - k0)
-            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im)
+            ecf_hetero(y, sd, w, code, param, dt, k0, num_re, num_im, table, step)
             return (num_re + 1j * num_im) / den[k0:k1]
 
         spec = Spectrum(dt, np.empty(0, dtype=np.complex128), 1.0 / den, n, extend)

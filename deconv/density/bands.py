@@ -127,8 +127,14 @@ def bootstrap_band(est, level=0.95, kind="pointwise", n_boot=200, rng=None, x=No
                                    weights=counts)
             else:
                 # resample individuals and re-estimate the error law from their replicates
-                rows = b["replicates"][rng.integers(0, n, n)]
-                means, law = est._row_means(rows, Empirical.from_replicates(rows))
+                reps_all = b["replicates"]
+                rows = reps_all[rng.integers(0, reps_all.shape[0], reps_all.shape[0])]
+                spec_r = b["replicate_spec"]
+                if spec_r.heteroscedastic:
+                    # per-individual variances (and their moderation) re-estimated as well
+                    means, law, _ = spec_r.estimate(rows)
+                else:
+                    means, law = est._row_means(rows, Empirical.from_replicates(rows))
                 spec = sp.spectrum(means - b["origin"], law, dt, M, method=b["method"],
                                    n_bins=b["n_bins"])
             coef = pk * spec.z

@@ -23,6 +23,7 @@ from deconv.noise import Empirical, NoiseLaw
 from deconv.density import _spectrum as sp
 from deconv.density.bandwidth import SELECTORS, SelectionContext, select
 from deconv.density.kernels import get_kernel
+from deconv.density.replicates import Replicates, check_replicates
 from deconv.density.result import DeconvolvedDensity
 
 __all__ = ["DeconvolutionKDE"]
@@ -55,6 +56,11 @@ class DeconvolutionKDE:
         numbers :math:`m_j` of replicates have row means with different error laws, combined
         with the Delaigle & Meister (2008) weighting. An :class:`~deconv.noise.Empirical` law may also be
         given directly, with either a replicate matrix or single measurements.
+        ``Replicates(heteroscedastic=True)`` (:class:`deconv.density.Replicates`): normal
+        errors with a variance :math:`\sigma_j^2` per individual, estimated by the
+        within-individual sample variance moderated toward a common value (Smyth 2004),
+        and the row means deconvolved with the Delaigle & Meister (2008) weighting using
+        :math:`\mathrm{sd}_j = \tilde s_j/\sqrt{m_j}`; see :mod:`deconv.density.replicates`.
     bandwidth : {"pi", "nr", "cv", "boot"} or float
         Selector (see :mod:`deconv.density.bandwidth`: two-stage plug-in, normal
         reference, cross-validation, bootstrap MISE) or a fixed positive bandwidth.
@@ -81,6 +87,10 @@ class DeconvolutionKDE:
     n_ : int
     selector_details_ : dict
         Pilot bandwidths and functionals of the selector.
+    replicate_info_ : dict or None
+        Heteroscedastic replicates only: ``m`` (replicates per row used), ``variances``
+        (moderated :math:`\tilde s_j^2`), ``prior_df`` (:math:`d_0`), ``prior_var``
+        (:math:`s_0^2`) and ``kept`` (indices of the rows used); None otherwise.
 
     Notes
     -----
@@ -145,15 +155,25 @@ class DeconvolutionKDE:
     # --- validation ----------------------------------------------------------------------
     def _observations(self, w):
         noise = self.noise
+        self._replicate_info = None
         if isinstance(noise, str):
             if noise.lower() != "replicates":
                 raise ValueError(f"noise must be a deconv.noise law or 'replicates', got {noise!r}")
-            reps = as_float_array(w, "w", ndim=2, finite=False)
-            law = Empirical.from_replicates(reps)
-            return self._row_means(reps, law) + (reps,)
+            noise = Replicates()
+        if isinstance(noise, Replicates):
+            hetero = noise._validated()[0]
+            reps = check_replicates(w)
+            if not hetero:
+                law = Empirical.from_replicates(reps)
+                return self._row_means(reps, law) + (reps,)
+            means, law, info = noise.estimate(reps)
+            if means.size < 2:
+                raise ValueError("w has fewer than 2 individuals with usable replicates")
+            self._replicate_info = info
+            return means, law, reps
         if not isinstance(noise, NoiseLaw):
-            raise TypeError("noise must be a deconv.noise law (e.g. deconv.noise.Laplace(sd=0.3)) "
-                            f"or 'replicates', got {type(noise).__name__}")
+            raise TypeError("noise must be a deconv.noise law (e.g. deconv.noise.Laplace(sd=0.3)), "
+                            f"'replicates' or a Replicates(...), got {type(noise).__name__}")
         if isinstance(noise, Empirical) and np.ndim(w) == 2 and min(np.shape(w)) > 1:
             reps = as_float_array(w, "w", ndim=2, finite=False)
             return self._row_means(reps, noise) + (None,)
@@ -201,7 +221,8 @@ class DeconvolutionKDE:
         w, noise, replicates = self._observations(w)
         n = w.size
         work_noise = noise       # the law used for computing (maybe grouped by sd)
-        if noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise):
+        if (noise.heteroscedastic and not isinstance(noise, sp.GroupedNoise)
+                and not getattr(noise, "custom_spectrum", False)):
             sds, inverse = np.unique(noise.sd, return_inverse=True)
             groupable = sds.size <= _MAX_GROUPS and sds.size * 8 <= n
             if method != "direct" and groupable:
@@ -318,10 +339,13 @@ class DeconvolutionKDE:
         self.n_ = n
         self.method_ = method
         self.selector_details_ = details
+        self.replicate_info_ = self._replicate_info
         # what the bootstrap needs to recompute the estimate from resampled data
         self._boot = dict(y=y, dt=dt, M=M, method=method, origin=origin,
                           n_bins=n_bins if method == "binned" else None, replicates=replicates,
-                          noise=work_noise)
+                          noise=work_noise,
+                          replicate_spec=(self.noise if isinstance(self.noise, Replicates)
+                                          else Replicates()))
         return self
 
     # --- delegation to the fitted distribution --------------------------------------------
