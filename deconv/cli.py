@@ -217,7 +217,10 @@ def _cmd_density(args):
 
     try:
         if reps is not None:
-            est = DeconvolutionKDE(noise="replicates", bandwidth=_bandwidth(args.bandwidth)).fit(reps)
+            from deconv.density import Replicates
+
+            est = DeconvolutionKDE(noise=Replicates(heteroscedastic=args.heteroscedastic),
+                                   bandwidth=_bandwidth(args.bandwidth)).fit(reps)
         else:
             if np.isnan(w).any():
                 bad = int(np.flatnonzero(np.isnan(w))[0]) + 1
@@ -272,6 +275,9 @@ def build_parser():
     s.add_argument("--shape", type=float, help="shape for --noise gamma")
     s.add_argument("--replicates",
                    help="comma-separated replicate columns: estimate the error law from them")
+    s.add_argument("--heteroscedastic", action="store_true",
+                   help="with --replicates: each individual has its own error variance, estimated "
+                        "from its replicates (normal errors; moderated variances)")
     s.add_argument("--bandwidth", default="pi",
                    help="pi (plug-in, default), nr (normal reference), cv, boot, or a number")
     s.add_argument("--grid-size", type=int, default=512, help="grid points (default 512)")

@@ -109,7 +109,9 @@ def test_density_command_heteroscedastic_and_replicates(tmp_path):
     assert main(["density", str(data), "--column", "w", "--sd-column", "s",
                  "--out", str(tmp_path / "h.csv")]) == 0
     assert main(["density", str(data), "--replicates", "r1,r2", "--out", str(tmp_path / "r.csv")]) == 0
-    for name in ("h.csv", "r.csv"):
+    assert main(["density", str(data), "--replicates", "r1,r2", "--heteroscedastic",
+                 "--out", str(tmp_path / "rh.csv")]) == 0
+    for name in ("h.csv", "r.csv", "rh.csv"):
         t = np.loadtxt(tmp_path / name, delimiter=",", skiprows=1)
         assert abs(np.trapezoid(t[:, 1], t[:, 0]) - 1) < 2e-3
 
