@@ -7,9 +7,6 @@ Independent references used here:
   Fourier inversion (noise -> 0 limit);
 * closed-form properties (scale/location equivariance, integrals, moments).
 """
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -450,24 +447,13 @@ def test_binned_band_and_heteroscedastic_band():
 
 
 # --- determinism -----------------------------------------------------------------------------
-def test_thread_count_invariance(tmp_path):
-    import deconv
-
+def test_thread_count_invariance(run_python):
     code = ("import numpy as np; from deconv.noise import Normal; "
             "from deconv.density import DeconvolutionKDE; r=np.random.default_rng(0); "
             "w=r.normal(size=200000); s=r.uniform(.2,.5,w.size); "
             "e=DeconvolutionKDE(noise=Normal(sd=s),bandwidth=.3).fit(w+r.normal(size=w.size)*s); "
             "print(repr(float(e.pdf_raw(0.1))))")
-    # import the same deconv this test imported (installed or built in place), from a
-    # neutral directory so that a source checkout on the path cannot shadow it
-    pkg_parent = os.path.dirname(os.path.dirname(deconv.__file__))
-    outs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=pkg_parent)
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, cwd=tmp_path)
-        assert res.returncode == 0, res.stderr[-2000:]
-        outs.append(res.stdout.strip())
+    outs = [run_python(code, OMP_NUM_THREADS=threads) for threads in (1, 2)]
     assert outs[0] == outs[1]
 
 

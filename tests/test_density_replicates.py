@@ -386,13 +386,9 @@ def test_compiled_empirical_cf_equals_numpy():
                         np.maximum(law.cf(t).real, 300 ** -0.25), rtol=0, atol=1e-13)
 
 
-def test_thread_count_invariance_replicates_and_student_t():
+def test_thread_count_invariance_replicates_and_student_t(run_python):
     """Heteroscedastic replicates and the tabulated Student-t path give bit-identical
     results with 1 and 2 threads (large enough for the parallel branch: n * K > 2e6)."""
-    import os
-    import subprocess
-    import sys
-
     code = ("import numpy as np; from deconv.noise import StudentT; "
             "from deconv.density import DeconvolutionKDE, Replicates; "
             "r=np.random.default_rng(0); n=60000; x=r.normal(size=n); "
@@ -401,10 +397,5 @@ def test_thread_count_invariance_replicates_and_student_t():
             "sd=r.uniform(.2,.5,n); law=StudentT(5.,sd=sd); "
             "b=DeconvolutionKDE(noise=law,bandwidth=.1).fit(x+law.rvs(rng=r)); "
             "print(repr(float(a.pdf_raw(0.1))), repr(float(b.pdf_raw(0.1))))")
-    outs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, cwd=os.path.dirname(os.path.dirname(__file__)), check=True)
-        outs.append(res.stdout.strip())
+    outs = [run_python(code, OMP_NUM_THREADS=threads) for threads in (1, 2)]
     assert outs[0] == outs[1]

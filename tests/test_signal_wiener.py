@@ -147,7 +147,7 @@ def test_reflect_blurred_edges_default_beats_skimage():
 def test_boundary_model_matches_dense_solution():
     # independent reference: the masked Tikhonov normal equations built as dense matrices
     # (object on the grid, data only on the frame) and solved by numpy.linalg.solve
-    from deconv.signal._operator import make_problem, regularizer_symbol
+    from deconv.signal._operator import make_problem
     rng = np.random.default_rng(9)
     n = 40
     h = np.array([0.1, 0.5, 0.3, 0.1])                 # asymmetric, even size

@@ -646,7 +646,6 @@ def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, nam
         raise ValueError(f"names has {len(names)} entries but X has {p} columns")
     factor = _factor_name(groups, group_name)
     labels, g = _labels(np.asarray(groups), n)
-    J = labels.size
     model = HierarchicalGLM(yv, Xm, g, family="logistic" if family == "binomial" else "poisson",
                             trials=trials, offset=offset)
     post, msgs = _sample(model, chains=chains, warmup=warmup, draws=draws, rng=rng,

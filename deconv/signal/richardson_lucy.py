@@ -188,7 +188,6 @@ def richardson_lucy(y, psf, *, n_iter=50, boundary="auto", tv=0.0, damping=None,
         x = np.where(valid, x if prob.boundary == "masked" else prob.extend(x0), 0).astype(dt)
     tiny = np.finfo(dt).tiny ** 0.5
     sig_axes = tuple(range(x.ndim - prob.ndim, x.ndim))
-    n_obs = prob.n_signal
 
     def blur(v):
         return sfft.irfftn(sfft.rfftn(v, axes=axes) * H, s=prob.ext_shape, axes=axes)
