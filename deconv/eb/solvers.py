@@ -45,13 +45,13 @@ class _ColumnBuffers:
     The working set changes every column-generation round; allocating a fresh ``n x |A|``
     array each time costs more in page faults than filling it (n = 1e6: ~270 ms against
     ~60 ms per round). Two slots alternate (the new working set is built from the old
-    one), a third holds the SQP's scaled-row scratch. ``buf[:, :k]`` of a column-major
-    buffer is itself contiguous, so every view handed out is an ordinary F-ordered array.
+    one). ``buf[:, :k]`` of a column-major buffer is itself contiguous, so every view
+    handed out is an ordinary F-ordered array.
     """
 
     def __init__(self, n):
         self.n = n
-        self.slots = [None, None, None]
+        self.slots = [None, None]
         self.current = 1
 
     def _view(self, slot, k):
@@ -66,8 +66,28 @@ class _ColumnBuffers:
         self.current = 1 - self.current
         return self._view(self.current, k)
 
-    def scratch(self, k):
-        return self._view(2, k)
+
+# rows per block of the Hessian product: a block of the scaled working columns
+# (8192 x |A| doubles, ~2 MB) stays in cache between its scaling and its BLAS update
+_GRAM_BLOCK = 8192
+
+
+def _weighted_gram(A, r, work):
+    """``sum_i r_i^2 a_i a_i'`` (the mix-SQP Hessian) over row blocks of ``A``.
+
+    The scaled rows ``r_i a_i`` are formed one cache-sized block at a time in ``work``, so
+    the scaled ``n x |A|`` matrix is never written out and read back (n = 1e6, |A| = 30:
+    ~90 ms against ~120 ms for scaling the whole matrix, then ``B'B``). Blocks are summed
+    in a fixed order, so the result is reproducible.
+    """
+    n, k = A.shape
+    H = np.zeros((k, k))
+    for s0 in range(0, n, work.shape[0]):
+        e = min(n, s0 + work.shape[0])
+        b = work[:e - s0]
+        np.multiply(A[s0:e], r[s0:e, None], out=b)
+        H += b.T @ b
+    return H
 
 
 def _fill_columns(out, positions, src, cols):
@@ -188,21 +208,18 @@ def _qp_active_set(H, b, y, max_iter, tol):
     return y
 
 
-def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows, scratch=None):
+def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
     """mix-SQP on the columns ``LA``; returns (x, f, iterations).
 
     ``hrows`` (an index array or None) selects the rows used for the Hessian; gradients,
-    objective and stopping rule always use every row (see ``mixsqp``). ``scratch`` (an
-    array with LA's shape, or None) is reused for the scaled rows.
+    objective and stopping rule always use every row (see ``mixsqp``).
     """
     if hrows is not None:
         LH = LA[hrows]
         cH = counts[hrows] * (N / counts[hrows].sum())
     else:
         LH, cH = LA, counts
-    # one scratch buffer for the scaled rows: a fresh n x |A| array per iteration costs
-    # more in page faults than the Hessian product itself
-    B = scratch if (scratch is not None and scratch.shape == LH.shape) else np.empty_like(LH)
+    work = np.empty((min(_GRAM_BLOCK, LH.shape[0]), LH.shape[1]), order="F")
     sqc = np.sqrt(cH / N)
     f = LA @ x
     phi = -(counts @ np.log(f)) / N + x.sum()
@@ -216,8 +233,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows, scratch=Non
         if np.max(d) * x.sum() <= 1.0 + 0.5 * tol and np.all(d[x > 0] * x.sum() >= 1.0 - tol):
             return x, f, it - 1
         fH = f if hrows is None else f[hrows]
-        np.multiply(LH, (sqc / fH)[:, None], out=B)
-        H = B.T @ B
+        H = _weighted_gram(LH, sqc / fH, work)
         y = _qp_active_set(H, g - H @ x, x.copy(), qp_iter, 1e-14)
         p = y - x
         slope = float(g @ p)
@@ -343,7 +359,7 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     _fill_columns(LA, range(A.size), L, A)
     for rnd in range(1, max_rounds + 1):
         xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
-                                     hrows, store.scratch(A.size) if hrows is None else None)
+                                     hrows)
         total_iter += it
         x = np.zeros(m)
         x[A] = xA
