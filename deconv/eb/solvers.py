@@ -329,7 +329,11 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # data) "unexplained" means f_i < 10/N: such a row alone adds ~1/(N f_i) > 0.1 to the
     # KKT value of its columns. Each such column gets the mass of its rows (1/N each),
     # the NPMLE's answer for an isolated observation.
-    f = L @ x
+    # x vanishes off A, so f = L x needs only the working columns (no pass over L)
+    store = _ColumnBuffers(n)
+    LA = store.next_working(A.size)  # working columns, in the order of A (A stays sorted)
+    _fill_columns(LA, range(A.size), L, A)
+    f = LA @ x[A]
     bad = np.flatnonzero(f < (1e-6 if x0 is None else 10.0 / N))
     if bad.size:
         cols = np.argmax(L[bad], axis=1)
@@ -344,7 +348,11 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
             mass_new *= total / mass_new.sum()
             x *= (1 - total)
             x[newcols] += mass_new
-            A = np.union1d(A, newcols)
+            A_new = np.union1d(A, newcols)
+            LA_new = store.next_working(A_new.size)
+            _fill_columns(LA_new, np.searchsorted(A_new, A), LA, range(A.size))
+            _fill_columns(LA_new, np.searchsorted(A_new, newcols), L, newcols)
+            A, LA = A_new, LA_new
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
@@ -354,9 +362,6 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # Early working sets are provisional: solve them only as accurately as the current
     # full-grid violation warrants (tightening to ``tol`` as the violation shrinks).
     inner_tol = 1e-4
-    store = _ColumnBuffers(n)
-    LA = store.next_working(A.size)  # working columns, in the order of A (A stays sorted)
-    _fill_columns(LA, range(A.size), L, A)
     for rnd in range(1, max_rounds + 1):
         xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
                                      hrows)
