@@ -39,32 +39,49 @@ __all__ = ["NPMLEResult", "mixsqp", "em", "kkt_vector"]
 _NB_START, _NB_ADD, _TOP, _KEEP = 0, 0, 5, -1.0
 
 
-class _ColumnBuffers:
-    """Reusable Fortran-ordered ``n x k`` arrays for the working columns.
+class _WorkingColumns:
+    """The working columns ``L[:, A]`` in one reused column-major buffer, updated in place.
 
-    The working set changes every column-generation round; allocating a fresh ``n x |A|``
-    array each time costs more in page faults than filling it (n = 1e6: ~270 ms against
-    ~60 ms per round). Two slots alternate (the new working set is built from the old
-    one). ``buf[:, :k]`` of a column-major buffer is itself contiguous, so every view
-    handed out is an ordinary F-ordered array.
+    Each column-generation round drops some columns and adds a few. Rebuilding an
+    ``n x |A|`` array per round costs more in page faults and copies than the rest of the
+    round (n = 1e6: ~270 ms); here only the new columns are written (into the slots of
+    dropped ones, or appended), and the kept columns that would fall outside the first
+    ``k`` slots are moved down, so ``buf[:, :k]`` -- itself a contiguous F-ordered array --
+    always holds the working set. The slot order is not the grid order (nothing in the
+    solver needs it sorted); ``A[p]`` is the grid column held in slot ``p``.
     """
 
-    def __init__(self, n):
-        self.n = n
-        self.slots = [None, None]
-        self.current = 1
+    def __init__(self, L, A):
+        self.L = L
+        self.buf = np.empty((L.shape[0], A.size + 8), order="F")  # slack for later rounds
+        self.A = np.array(A, dtype=np.intp)
+        _fill_columns(self.buf, range(A.size), L, self.A)
 
-    def _view(self, slot, k):
-        buf = self.slots[slot]
-        if buf is None or buf.shape[1] < k:
-            buf = np.empty((self.n, k + 8), order="F")  # a little slack for later rounds
-            self.slots[slot] = buf
-        return buf[:, :k]
+    @property
+    def LA(self):
+        return self.buf[:, :self.A.size]
 
-    def next_working(self, k):
-        """An ``n x k`` view in the slot not holding the current working columns."""
-        self.current = 1 - self.current
-        return self._view(self.current, k)
+    def update(self, keep_mask, add):
+        """Keep the slots where ``keep_mask`` holds and add grid columns ``add``."""
+        keep = np.flatnonzero(keep_mask)
+        k_new = keep.size + add.size
+        if k_new > self.buf.shape[1]:  # grow: copy the kept columns into a larger buffer
+            buf = np.empty((self.buf.shape[0], k_new + 8), order="F")
+            _fill_columns(buf, range(keep.size), self.buf, keep)
+            self.buf = buf
+            self.A = self.A[keep]
+            keep = np.arange(keep.size)
+        A_new = np.empty(k_new, dtype=np.intp)
+        stay = keep[keep < k_new]
+        A_new[stay] = self.A[stay]
+        free = np.setdiff1d(np.arange(k_new), stay)  # slots < k_new to fill, ascending
+        movers = keep[keep >= k_new]  # kept columns beyond the new size move down
+        _fill_columns(self.buf, free[:movers.size], self.buf, movers)
+        A_new[free[:movers.size]] = self.A[movers]
+        _fill_columns(self.buf, free[movers.size:], self.L, add)
+        A_new[free[movers.size:]] = add
+        self.A = A_new
+        return self.LA, self.A
 
 
 # rows per block of the Hessian product: a block of the scaled working columns
@@ -330,9 +347,8 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # KKT value of its columns. Each such column gets the mass of its rows (1/N each),
     # the NPMLE's answer for an isolated observation.
     # x vanishes off A, so f = L x needs only the working columns (no pass over L)
-    store = _ColumnBuffers(n)
-    LA = store.next_working(A.size)  # working columns, in the order of A (A stays sorted)
-    _fill_columns(LA, range(A.size), L, A)
+    work = _WorkingColumns(L, A)
+    LA = work.LA  # working columns: LA[:, p] = L[:, A[p]]
     f = LA @ x[A]
     bad = np.flatnonzero(f < (1e-6 if x0 is None else 10.0 / N))
     if bad.size:
@@ -348,11 +364,7 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
             mass_new *= total / mass_new.sum()
             x *= (1 - total)
             x[newcols] += mass_new
-            A_new = np.union1d(A, newcols)
-            LA_new = store.next_working(A_new.size)
-            _fill_columns(LA_new, np.searchsorted(A_new, A), LA, range(A.size))
-            _fill_columns(LA_new, np.searchsorted(A_new, newcols), L, newcols)
-            A, LA = A_new, LA_new
+            LA, A = work.update(np.ones(A.size, dtype=bool), newcols)
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
@@ -394,22 +406,9 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         add = np.unique(np.clip((add[:, None] + np.arange(-_NB_ADD, _NB_ADD + 1)[None, :]).ravel(), 0, m - 1))
         keep_mask = (xA > 0) | (d[A] >= 1.0 - _KEEP)
         add = np.setdiff1d(add, A[keep_mask])
-        # update the working columns incrementally: copying kept columns out of LA and
-        # taking only the new ones from L avoids a pass over the whole n x m matrix. Each
-        # column is written straight to its sorted position in a reused column-major
-        # buffer: several times cheaper than concatenating and then permuting columns
-        # (temporaries, strided writes, fresh pages), and column-major suits the n x |A|
-        # products of the SQP equally well.
-        A_new = np.concatenate((A[keep_mask], add))
-        order_new = np.argsort(A_new)
-        pos = np.empty(A_new.size, dtype=np.intp)
-        pos[order_new] = np.arange(A_new.size)
-        n_keep = int(np.count_nonzero(keep_mask))
-        LA_new = store.next_working(A_new.size)
-        _fill_columns(LA_new, pos[:n_keep], LA, np.flatnonzero(keep_mask))
-        _fill_columns(LA_new, pos[n_keep:], L, add)
-        LA = LA_new
-        A = A_new[order_new]
+        # update the working columns in place: only the new columns are read from L
+        # (no pass over the whole n x m matrix) and kept columns are not copied
+        LA, A = work.update(keep_mask, add)
         x = w
     w = x / x.sum()
     # every exit of the loop leaves f = L w and d = KKT vector of w (one full pass saved)
