@@ -43,6 +43,17 @@ from deconv.hierarchical.results import EffectTable, HierarchicalResult
 __all__ = ["glmm"]
 
 
+
+def _response(design, family):
+    """Successes, trials (None for Poisson) and the log-likelihood constant of the response."""
+    if family == "binomial":
+        succ = design.y[:, 0]
+        ntr = design.y[:, 0] + design.y[:, 1]
+        const = np.sum(special.gammaln(ntr + 1) - special.gammaln(succ + 1)
+                       - special.gammaln(ntr - succ + 1))
+        return succ, ntr, const
+    return design.y, None, -np.sum(special.gammaln(design.y + 1))
+
 class _LaplaceGLMM:
     def __init__(self, design, family):
         self.d = design
@@ -57,14 +68,7 @@ class _LaplaceGLMM:
         self.toff = np.concatenate([[0], np.cumsum([t.n_theta for t in terms])]).astype(int)
         self.n_theta = int(self.toff[-1])
         self.lower_theta = np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in self.tri])
-        if family == "binomial":
-            self.succ = design.y[:, 0]
-            self.ntr = design.y[:, 0] + design.y[:, 1]
-            self.const = np.sum(special.gammaln(self.ntr + 1) - special.gammaln(self.succ + 1)
-                                - special.gammaln(self.ntr - self.succ + 1))
-        else:
-            self.succ = design.y
-            self.const = -np.sum(special.gammaln(design.y + 1))
+        self.succ, self.ntr, self.const = _response(design, family)
         self.u = np.zeros((self.G, self.K))
 
     def Tb(self, theta):
@@ -158,14 +162,7 @@ class _LaplaceGLMMGeneral(_LaplaceGLMM):
         c = self.core
         self.n_theta = c.n_theta
         self.lower_theta = c.lower
-        if family == "binomial":
-            self.succ = design.y[:, 0]
-            self.ntr = design.y[:, 0] + design.y[:, 1]
-            self.const = np.sum(special.gammaln(self.ntr + 1) - special.gammaln(self.succ + 1)
-                                - special.gammaln(self.ntr - self.succ + 1))
-        else:
-            self.succ = design.y
-            self.const = -np.sum(special.gammaln(design.y + 1))
+        self.succ, self.ntr, self.const = _response(design, family)
         self.u1 = np.zeros((c.G, c.K))
         self.u2 = np.zeros(c.q2)
 
