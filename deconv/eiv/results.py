@@ -144,17 +144,10 @@ class EIVResults:
 
     def plot(self, ax=None, alpha=0.05):
         """Coefficient plot: estimates with ``1 - alpha`` intervals. Returns the Axes."""
-        ax = _get_ax(ax)
         ci = self.conf_int(alpha)
-        y = np.arange(self.params.size)
-        ax.errorbar(self.params, y, xerr=[self.params - ci[:, 0], ci[:, 1] - self.params],
-                    fmt="o", capsize=3, label=self.method)
-        ax.set_yticks(y)
-        ax.set_yticklabels(self.param_names)
-        ax.axvline(0.0, color="0.7", lw=0.8)
-        ax.set_xlabel(f"estimate ({100 * (1 - alpha):g}% interval)")
-        ax.legend(loc="best")
-        return ax
+        return _interval_plot(ax, self.param_names, alpha,
+                              [(self.params, ci[:, 0], ci[:, 1], 0.0,
+                                dict(fmt="o", label=self.method))])
 
 
 def _get_ax(ax):
@@ -162,6 +155,26 @@ def _get_ax(ax):
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots()
+    return ax
+
+
+def _interval_plot(ax, names, alpha, series):
+    """Coefficient plot shared by the result classes: one row per parameter.
+
+    ``series`` holds ``(estimate, lower, upper, row_offset, errorbar_kwargs)`` per set of
+    estimates drawn (e.g. naive and corrected side by side).
+    """
+    ax = _get_ax(ax)
+    y = np.arange(len(names))
+    for est, lo, hi, off, kw in series:
+        est = np.asarray(est, dtype=float)
+        ax.errorbar(est, y + off, xerr=[est - np.asarray(lo), np.asarray(hi) - est],
+                    capsize=3, **kw)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.axvline(0.0, color="0.7", lw=0.8)
+    ax.set_xlabel(f"estimate ({100 * (1 - alpha):g}% interval)")
+    ax.legend(loc="best")
     return ax
 
 
@@ -272,20 +285,16 @@ class RegressionResults(EIVResults):
 
     def plot(self, ax=None, alpha=0.05):
         """Naive vs corrected estimates with intervals. Returns the Axes."""
-        ax = _get_ax(ax)
         q = self._dist().ppf(1 - alpha / 2)
-        y = np.arange(self.params.size)
+        series = []
         if self.naive_params is not None:
-            ax.errorbar(self.naive_params, y + 0.15, xerr=q * self.naive_bse, fmt="s",
-                        capsize=3, color="0.5", label="naive (ignores error)")
-        ax.errorbar(self.params, y - 0.15, xerr=q * self.bse, fmt="o", capsize=3, color="C3",
-                    label=self.method)
-        ax.set_yticks(y)
-        ax.set_yticklabels(self.param_names)
-        ax.axvline(0.0, color="0.8", lw=0.8)
-        ax.set_xlabel(f"estimate ({100 * (1 - alpha):g}% interval)")
-        ax.legend(loc="best")
-        return ax
+            h = q * self.naive_bse
+            series.append((self.naive_params, self.naive_params - h, self.naive_params + h,
+                           0.15, dict(fmt="s", color="0.5", label="naive (ignores error)")))
+        h = q * self.bse
+        series.append((self.params, self.params - h, self.params + h, -0.15,
+                       dict(fmt="o", color="C3", label=self.method)))
+        return _interval_plot(ax, self.param_names, alpha, series)
 
 
 class SimexResults(RegressionResults):
