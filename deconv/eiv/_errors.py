@@ -145,6 +145,12 @@ class ResolvedError:
         Unbiased per-unit estimates ``S_i / k_i`` of ``Cov(U_i)`` (replicates with
         ``k_i >= 2`` for every unit); used by sandwich variances so that the uncertainty
         of the estimated error variance is propagated.
+    scale_influence : ndarray (n,) or None
+        Replicates of one covariate: unit ``i``'s influence on the relative error of the
+        pooled variance, ``(SS_i - (k_i - 1) sigma^2) / (df sigma^2)`` (``SS_i`` the
+        within-unit sum of squares), so ``sum_i scale_influence_i^2`` estimates
+        ``Var(sigma_hat^2 / sigma^2)`` without assuming normal errors. Used by SIMEX to
+        propagate the estimated error variance.
     """
 
     w: np.ndarray
@@ -154,6 +160,7 @@ class ResolvedError:
     n_rep: np.ndarray
     df: float
     row_cov: np.ndarray
+    scale_influence: np.ndarray = None
 
     @property
     def n(self):
@@ -352,8 +359,12 @@ def _resolve_replicates(w, name):
     if np.any(k_i != k_i[0]):
         per_obs = np.diag(sigma)[None, :] / k_i[:, None]
     cov = sigma * np.mean(1.0 / k_i)
+    scale_influence = None
+    if p == 1:
+        scale_influence = (ss[:, 0, 0] - (k_i - 1) * sigma[0, 0]) / (df * sigma[0, 0])
     return ResolvedError(w=np.ascontiguousarray(wbar), cov=cov, per_obs=per_obs,
-                         kind="replicates", n_rep=k_i, df=df, row_cov=row_cov)
+                         kind="replicates", n_rep=k_i, df=df, row_cov=row_cov,
+                         scale_influence=scale_influence)
 
 
 def make_error(error=None, error_sd=None, error_var=None, reliability=None, replicates=False):

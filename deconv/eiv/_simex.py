@@ -23,6 +23,7 @@ Built-in refits (linear, logistic, Poisson) share one design-matrix buffer, star
 refit from the previous solution at the same lambda, use common random numbers across
 lambdas, and accumulate score and information in a compiled kernel.
 """
+import copy
 import warnings
 
 import numpy as np
@@ -273,7 +274,7 @@ def _run_simex(refit, w_obs, y, make_columns, new_state, lambdas, n_sim, rng, sa
 
 
 def _finish(run, lambdas, extrapolant, variance, y, X0, family, names, method, info, notes,
-            watch=None, **extra):
+            watch=None, scale_influence=None, scale_derivative=None, **extra):
     lam_all = np.r_[0.0, lambdas]
     theta = np.vstack([run["naive"], run["est"].mean(axis=1)])
     params, curve, ok = extrapolate(lam_all, theta, extrapolant)
@@ -311,6 +312,11 @@ def _finish(run, lambdas, extrapolant, variance, y, X0, family, names, method, i
                           "use more replicates (n_sim) or variance='sandwich'",
                           DeconvWarning, stacklevel=3)
         se_method = f"jackknife (Stefanski & Cook 1995; B={B})"
+        if scale_influence is not None:
+            # estimated error variance: the delta-method term; unit means and within-unit
+            # sums of squares are independent under normal errors, so the two parts add
+            d = scale_derivative
+            cov = cov + np.outer(d, d) * np.sum(scale_influence ** 2)
     elif variance == "sandwich":
         # influence of each observation at every lambda, combined through the gradient
         # of the extrapolation with respect to theta(lambda)
@@ -321,6 +327,9 @@ def _finish(run, lambdas, extrapolant, variance, y, X0, family, names, method, i
         for l in range(lambdas.size):
             Ainv = np.linalg.inv(run["hess_mean"][l])
             infl += (run["score_mean"][l] @ Ainv.T) * G[l + 1]
+        if scale_influence is not None:
+            # stacked estimating equation of the pooled error variance (cross terms kept)
+            infl += n * scale_influence[:, None] * scale_derivative[None, :]
         infl -= infl.mean(axis=0)
         cov = infl.T @ infl / n ** 2
         se_method = "sandwich (Carroll et al. 1996)"
@@ -328,6 +337,25 @@ def _finish(run, lambdas, extrapolant, variance, y, X0, family, names, method, i
                         extrapolant=extrapolant, extrapolation=curve, estimates=run["est"],
                         naive_params=run["naive"], naive_cov=run["naive_cov"],
                         family=family, se_method=se_method, info=info, notes=notes, **extra)
+
+
+def _scale_derivative(rerun, run, lambdas, extrapolant, eps=1e-3):
+    r"""Derivative of the SIMEX estimate with respect to the relative error ``e`` of the
+    error variance, ``sigma^2 -> (1 + e) sigma^2``, by a forward difference.
+
+    With the pseudo-errors of the run replayed (common random numbers), scaling the error
+    variance by ``1 + e`` is the same as simulating at ``lambda (1 + e)`` while the
+    extrapolation still uses the grid ``lambda``: ``rerun(lambdas)`` does that simulation.
+    The estimate is smooth in ``e``, so a small step is accurate. (The slope of the fitted
+    extrapolant at ``-1`` is *not* this derivative when the extrapolant does not fit the
+    curve exactly -- e.g. the linear extrapolant of a convex attenuation curve.)
+    """
+    lam_all = np.r_[0.0, lambdas]
+    base = extrapolate(lam_all, np.vstack([run["naive"], run["est"].mean(axis=1)]),
+                       extrapolant)[0]
+    est = rerun(lambdas * (1.0 + eps))
+    moved = extrapolate(lam_all, np.vstack([run["naive"], est.mean(axis=1)]), extrapolant)[0]
+    return (moved - base) / eps
 
 
 def _check_common(family, estimator, lambdas, n_sim, extrapolant, variance):
@@ -403,8 +431,12 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     Notes
     -----
     The simulation uses the same pseudo-errors ``U*_b`` for every lambda (common random
-    numbers), which smooths ``theta(lambda)`` without biasing any mean. Uncertainty of an
-    error variance estimated from replicates is not included in the standard errors.
+    numbers), which smooths ``theta(lambda)`` without biasing any mean. For one error-prone
+    covariate with replicates, the uncertainty of the estimated error variance is added to
+    both standard errors by the delta method: the derivative of the estimate with respect
+    to the error variance (one more simulation with the same pseudo-errors, so the cost
+    doubles) times the variance of the pooled estimate from its per-unit influence
+    (Carroll et al. 2006, sec. B.4). With several covariates it is not included.
 
     References
     ----------
@@ -414,6 +446,8 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
     jackknife. *JASA* 90, 1247-1256.
     Carroll, R. J., Kuechenhoff, H., Lombard, F. & Stefanski, L. A. (1996). Asymptotics for
     the SIMEX estimator in nonlinear measurement error models. *JASA* 91, 242-250.
+    Carroll, R. J., Ruppert, D., Stefanski, L. A. & Crainiceanu, C. M. (2006).
+    *Measurement Error in Nonlinear Models*, 2nd ed., appendix B.4. Chapman & Hall.
 
     Examples
     --------
@@ -459,15 +493,28 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
         return out
 
     refit = _Refit(family, estimator, D, y, zz, cols)
+    replay = copy.deepcopy(gen)          # the pseudo-errors again, for the derivative below
     run = _run_simex(refit, w_obs, y, make_columns, new_state, lam, n_sim, gen,
                      variance == "sandwich", family, progress, variance == "jackknife")
     X0 = _design(res.w, zz)
     names = (param_names(p, q, w if not replicates else None, z) if estimator is None
              else [f"b{j}" for j in range(run["naive"].size)])
     notes = []
+    scale_infl = scale_deriv = None
     if res.kind == "replicates":
-        notes.append("error variance estimated from replicates; its uncertainty is not "
-                     "propagated to the standard errors")
+        if res.scale_influence is not None and variance is not None:
+            scale_infl = res.scale_influence
+
+            def rerun(lams):
+                return _run_simex(refit, w_obs, y, make_columns, new_state, lams, n_sim,
+                                  copy.deepcopy(replay), False, family, False, False)["est"]
+
+            scale_deriv = _scale_derivative(rerun, run, lam, extrapolant)
+            notes.append(f"error variance estimated from replicates (df = {res.df:g}); its "
+                         "uncertainty is propagated to the standard errors (delta method)")
+        elif variance is not None:
+            notes.append("error covariance of several covariates estimated from replicates; "
+                         "its uncertainty is not propagated to the standard errors")
     if res.kind == "reliability":
         notes.append("error variance from the given reliability")
     info = [("Family", family if estimator is None else "user estimator"),
@@ -480,7 +527,8 @@ def simex(w, y, z=None, *, family=None, estimator=None, error=None, error_sd=Non
         watch[cols] = True
     return _finish(run, lam, extrapolant, variance, y, X0, family, names,
                    "SIMEX", info, notes, watch=watch, reliability=res.reliability(),
-                   error_cov=res.cov)
+                   error_cov=res.cov, scale_influence=scale_infl,
+                   scale_derivative=scale_deriv)
 
 
 def _matrix_power(pi, lam):
