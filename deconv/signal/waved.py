@@ -74,6 +74,27 @@ def _psi_hat(l, j):
     return _psi_mag(xi) * np.exp(-1j * np.pi * xi)
 
 
+def _fine_hat(l, j):
+    """The wavelet of the finest level ``j = log2(n) - 1`` (2^(j+1) = n).
+
+    Meyer's rising edge, then magnitude 1 up to Nyquist: the exact complement of the
+    level-``j`` scaling function, so the periodic transform stays a tight frame with the
+    whole band covered. (R's ``waved`` tapers this level with the ordinary Meyer window
+    up to ``7n/16``, a frame with up to 5 % energy loss there.)
+    """
+    xi = l / 2.0 ** j
+    a = np.abs(xi)
+    mag = np.where(a <= 1 / 3, 0.0, np.where(a <= 2 / 3, np.sin(0.5 * np.pi * _nu(3 * a - 1)), 1.0))
+    return mag * np.exp(-1j * np.pi * xi)
+
+
+def _wavelet_hat(l, j, n, scaling):
+    """Filter of level j on an n-grid: scaling, ordinary Meyer, or the finest level."""
+    if scaling:
+        return _phi_hat(l, j).astype(complex)
+    return _fine_hat(l, j) if 2 ** (j + 1) == n else _psi_hat(l, j)
+
+
 def _phi_hat(l, j):
     a = np.abs(l) / 2.0 ** j
     return np.where(a <= 1 / 3, 1.0, np.where(a <= 2 / 3, np.cos(0.5 * np.pi * _nu(3 * a - 1)), 0.0))
@@ -87,7 +108,7 @@ def _freqs(n):
 def _band(n, j, scaling):
     """Support, filter values and folded indices of level j on an n-grid (cached)."""
     l = _freqs(n)
-    filt = _phi_hat(l, j) if scaling else _psi_hat(l, j)
+    filt = _wavelet_hat(l, j, n, scaling)
     nz = np.nonzero(filt)[0]
     vals = filt[nz].astype(complex)
     idx = np.mod(l[nz], 2 ** j).astype(int)
@@ -100,7 +121,7 @@ def _band(n, j, scaling):
 def _half_filter(n, j, scaling):
     """The level-j filter on the rfft half-spectrum l = 0..n//2 (read-only)."""
     l = np.arange(n // 2 + 1, dtype=float)
-    filt = _phi_hat(l, j).astype(complex) if scaling else _psi_hat(l, j)
+    filt = _wavelet_hat(l, j, n, scaling)
     filt.setflags(write=False)
     return filt
 
@@ -231,14 +252,28 @@ def _block_level(absG2_inv, sigma, n, j0, jmax):
 
 
 def _maxiset_thresholds(absG2_inv, sigma, n, j0, j1, eta):
-    """R waved's ``maxithresh``: one threshold for the scaling level, then j0..j1."""
+    """R waved's ``maxithresh``: one threshold for the scaling level, then j0..j1.
+
+    The finest level ``log2(n) - 1`` has no dyadic band below Nyquist: its threshold
+    is the linear extrapolation of the two levels below (R's comment says so; its
+    formula, ``(n1 + 1) d1``, is not one and gives 0 without blur; R's ``mwaved``
+    extrapolates linearly, as here).
+    """
+    fine = 2 ** (j1 + 1) == n
     out = []
-    for j in range(j0 - 1, j1 + 1):
+    for j in range(j0 - 1, j1 + (0 if fine else 1)):
         pos = absG2_inv[2 ** j:2 ** (j + 1)]                       # l = 2^j .. 2^(j+1)-1
         neg = absG2_inv[n - 2 ** (j + 1):n - 2 ** j]               # l = -2^(j+1) .. -(2^j+1)
         tau2 = (pos.sum() + neg.sum()) / 2 ** j
         out.append(eta / np.sqrt(4 * np.pi) * sigma * np.sqrt(tau2) * np.sqrt(np.log(n) / n))
+    if fine:
+        out.append(2 * out[-1] - out[-2])
     return np.array(out)
+
+
+def _reach(n, j1):
+    """Frequencies 0..n/2 that the levels up to j1 touch (|l| <= 2^(j1+2)/3)."""
+    return np.arange(n // 2 + 1) <= 2.0 ** (j1 + 2) / 3.0
 
 
 def _level_stats(coef, thr):
@@ -336,12 +371,14 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
     if not isinstance(translation_invariant, (bool, np.bool_)):
         raise TypeError("translation_invariant must be True or False")
     jmax = int(np.floor(np.log2(n))) - 2
+    # the finest level log2(n) - 1 exists for dyadic n only (2^(j+1) = n)
+    jfine = jmax + 1 if 2 ** (jmax + 2) == n else jmax
     j0 = check_int(j0, "j0", min_value=1, max_value=jmax)
     auto = isinstance(j1, str)
     if auto:
         j1 = check_choice(j1, "j1", ("auto", "block"))
     else:
-        j1 = check_int(j1, "j1", min_value=j0, max_value=jmax)
+        j1 = check_int(j1, "j1", min_value=j0, max_value=jfine)
     batch = prob.batch_shape
     Yr = np.fft.rfft(prob.y.astype(np.float64), axis=-1)
     if noise_std is None:
@@ -372,7 +409,11 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
         cutoffs[b] = M
         if j1 == "block":
             jj = _block_level(absG2_inv, s, n, j0, jmax)
-        J1[b] = min(max(jj, j0), jmax) if auto else j1
+        J1[b] = min(max(jj, j0), jfine) if auto else j1
+        # never divide by a vanishing G (only possible at the top of the rules' range,
+        # e.g. a kernel whose transfer function is 0 at Nyquist)
+        while auto and J1[b] > j0 and np.any(absG[:n // 2 + 1][_reach(n, J1[b])] <= 1e-300):
+            J1[b] -= 1
     jtop = int(J1.max())
     nlev = jtop - j0 + 2
     thr = np.empty((flat_sig.size, nlev))
@@ -389,7 +430,7 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
 
     # divide by G on the band the used levels reach (|l| <= 2^(j1+2)/3)
     lr = np.arange(n // 2 + 1)
-    reach = lr <= 2.0 ** (jtop + 2) / 3.0
+    reach = _reach(n, jtop)
     if not auto and np.any(absG[:n // 2 + 1][reach] <= 1e-300):
         raise ValueError("the PSF's transfer function vanishes inside the band that j1 "
                          f"= {jtop} needs; lower j1")
