@@ -276,12 +276,6 @@ def _reach(n, j1):
     return np.arange(n // 2 + 1) <= 2.0 ** (j1 + 2) / 3.0
 
 
-def _level_stats(coef, thr):
-    """(max |coefficient|, fraction thresholded) of one level, as R's summary prints."""
-    a = np.abs(coef)
-    return float(a.max()), float(np.mean(a <= thr))
-
-
 def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", thresholds=None,
           translation_invariant=True, otf=False):
     r"""WaveD deconvolution of periodic 1-D signals (wavelet-vaguelette, Meyer basis).
@@ -455,8 +449,9 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
             full = np.concatenate([Fr, np.conj(Fr[:, 1:(n + 1) // 2][:, ::-1])], axis=1)
             ordinary = np.stack([meyer_coefficients(f, j, j)[0 if scaling else 1]
                                  for f in full])
-        for b in range(flat_sig.size):
-            max_abs[b, i], frac[b, i] = _level_stats(ordinary[b], thr[b, i])
+        a = np.abs(ordinary)
+        max_abs[:, i] = a.max(axis=-1)
+        frac[:, i] = np.mean(a <= t, axis=-1)
         if translation_invariant:
             # average over the n / 2^j cosets of the ordinary estimator
             kept = np.where(np.abs(c) > t, c, 0.0)
@@ -476,6 +471,11 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
             "max_abs_coef": max_l[0] if one else max_l,
             "thresholded_fraction": frac_l[0] if one else frac_l,
             "translation_invariant": bool(translation_invariant)}
+    if one:                  # R's summary table, in one line per quantity
+        fmt = lambda a: " ".join(f"{v:.3g}" for v in a)
+        info["note"] = (f"Fourier cut-off M = {int(cutoffs[0])}; levels {j0}(scaling), "
+                        f"{j0}..{int(J1[0])}: thresholds {fmt(thr_l[0])}; max |coef| "
+                        f"{fmt(max_l[0])}; fraction thresholded {fmt(frac_l[0])}")
     rule = ("maxiset threshold" if manual is None else "manual threshold") + \
         ({"auto": ", Fourier cut-off j1", "block": ", level-noise j1"}.get(j1, ""))
     return DeconvolutionResult(
