@@ -2,10 +2,10 @@ r"""WaveD: wavelet-vaguelette deconvolution of periodic 1-D signals.
 
 Model (Johnstone, Kerkyacharian, Picard & Raimondo 2004, "JKPR"):
 :math:`y_i = (g * f)(t_i) + \sigma z_i` on a periodic grid of ``n`` points. In Fourier,
-:math:`Y_l = G_l F_l + \text{noise}`, so the periodised Meyer wavelet coefficients of
-``f`` are unbiasedly estimated by
+:math:`Y_l = G_l F_l + \text{noise}` (DFTs), so the periodised Meyer wavelet
+coefficients of ``f`` are unbiasedly estimated by
 
-.. math:: \hat\beta_{jk} = 2^{-j/2}\sum_l \frac{Y_l}{G_l}\,
+.. math:: \hat\beta_{jk} = 2^{-j/2}\sum_l \frac{Y_l}{n\,G_l}\,
           \overline{\hat\psi(l/2^j)}\,e^{2\pi i lk/2^j},
 
 Meyer wavelets being band-limited (level ``j`` touches only
@@ -33,9 +33,11 @@ the fine level. Every choice below follows the R package ``waved`` (Raimondo & S
   (2004), R's ``WaveD(...)$waved``; ``translation_invariant=False`` gives the ordinary
   estimate (R's ``$ordinary``).
 
-One difference: R can use the finest level ``J - 1`` (with a modified Meyer window);
-here ``j1`` is at most ``J - 2``, which matters only when the blur has no Fourier cut-off
-at the noise level (direct observation or tiny noise).
+Deliberate differences: the finest level ``J - 1`` (taken when the blur has no Fourier
+cut-off at the noise level) uses the exact complement of the level-``J - 1`` scaling
+window, so the transform stays a tight frame (R tapers it up to ``7n/16``), and its
+threshold is the linear extrapolation of the two levels below (R's formula for it is 0
+without blur). ``j1="block"`` adds the level-noise rule of Wishart (2014).
 """
 import functools
 
@@ -223,8 +225,10 @@ def _fourier_cutoff(absG, sigma, n):
     """
     h = n // 2
     scaled = absG[:h] / np.sqrt(np.arange(1, h + 1))
-    # log(sqrt n / sigma) <= 0 means noise as large as the signal scale: cut at once
-    level = sigma / np.sqrt(n) * np.sqrt(max(np.log(np.sqrt(n) / sigma), 0.0))
+    ratio = np.log(np.sqrt(n) / sigma)
+    if ratio <= 0:              # noise sd >= sqrt(n): nothing is resolved, cut at once
+        return 1, 0
+    level = sigma / np.sqrt(n) * np.sqrt(ratio)
     below = np.nonzero(scaled <= level)[0]
     if below.size == 0:
         return h, int(np.floor(np.log2(n))) - 1
@@ -303,7 +307,8 @@ def waved(y, psf, *, noise_std=None, eta=np.sqrt(6.0), j0=3, j1="auto", threshol
     j0 : int
         Coarse level (R's ``L``): ``2**j0`` scaling coefficients.
     j1 : "auto", "block" or int
-        Fine level (R's ``F``). ``"auto"`` is R's Fourier cut-off rule; ``"block"``
+        Fine level (R's ``F``), from ``j0`` to ``log2(n) - 1`` (``log2(n) - 2`` when
+        ``n`` is not a power of 2). ``"auto"`` is R's Fourier cut-off rule; ``"block"``
         stops at the last level whose coefficient noise stays below the size of a
         bounded function's coefficients (Wishart 2014, R's ``mwaved`` rule for box-car
         blur): better on box-car blur and on Blocks (see the docs page).
