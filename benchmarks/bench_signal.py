@@ -135,9 +135,8 @@ def naive_waved(y, G, sigma, j0, j1, eta=np.sqrt(6.0)):
     O(n 2^j) per level, and the estimate is rebuilt with the conjugate matrices. Same
     thresholds as deconv's (R's maxiset formula). Baseline only.
     """
-    from deconv.signal import waved as _w  # noqa: F401  (module import for the helpers)
-    import sys
-    wm = sys.modules["deconv.signal.waved"]
+    import importlib
+    wm = importlib.import_module("deconv.signal.waved")   # the module, not the function
     n = y.size
     F = np.fft.fft(y) / G / n
     l = np.fft.fftfreq(n, 1.0 / n)

@@ -88,7 +88,8 @@ def test_reproduces_r_waved_summary_on_its_example():
                                            - 20 * np.clip(x, 0, 1) ** 3)
     mag = np.where((a > 1 / 3) & (a <= 2 / 3), np.sin(np.pi / 2 * nu(3 * a - 1)),
                    np.where((a > 2 / 3) & (a <= 4 / 3), np.cos(np.pi / 2 * nu(1.5 * a - 1)), 0))
-    proxy = np.sqrt(n) * 2 ** -4.5 * np.fft.ifft(np.fft.fft(y) * mag * np.exp(-1j * np.pi * xi)).real
+    window = mag * np.exp(-1j * np.pi * xi)
+    proxy = np.sqrt(n) * 2 ** -4.5 * np.fft.ifft(np.fft.fft(y) * window).real
     s = stats.median_abs_deviation(proxy[:n // 2], scale=1 / 1.4826)
     assert round(s, 3) == 0.049
     assert _fourier_cutoff(np.abs(G), s, n) == (196, 6)

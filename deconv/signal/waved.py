@@ -99,7 +99,8 @@ def _wavelet_hat(l, j, n, scaling):
 
 def _phi_hat(l, j):
     a = np.abs(l) / 2.0 ** j
-    return np.where(a <= 1 / 3, 1.0, np.where(a <= 2 / 3, np.cos(0.5 * np.pi * _nu(3 * a - 1)), 0.0))
+    edge = np.cos(0.5 * np.pi * _nu(3 * a - 1))
+    return np.where(a <= 1 / 3, 1.0, np.where(a <= 2 / 3, edge, 0.0))
 
 
 def _freqs(n):
@@ -133,7 +134,8 @@ def meyer_coefficients(F, j0, j1):
 
     ``F`` holds ``(1/n) fft(f)`` in FFT order. Returns
     ``[alpha_{j0}, beta_{j0}, ..., beta_{j1}]``, level ``j`` of length ``2**j``:
-    :math:`\beta_{jk} = 2^{j/2}\,\mathrm{ifft}_{2^j}(\text{fold}_{2^j}(F\,\overline{\hat\psi_j}))_k`.
+    :math:`\beta_{jk} = 2^{j/2}\,
+    \mathrm{ifft}_{2^j}(\text{fold}_{2^j}(F\,\overline{\hat\psi_j}))_k`.
     """
     n = F.shape[-1]
     out = []
