@@ -30,12 +30,12 @@ from deconv.signal.noise import estimate_noise
 from deconv.signal.wiener import tikhonov, unsupervised_wiener, wiener
 from deconv.signal.richardson_lucy import richardson_lucy
 from deconv.signal.forward import forward
-from deconv.signal.waved import waved
+from deconv.signal.waved import meyer_noise_std, waved
 from deconv.signal.tv import tv
 
 __all__ = ["wiener", "tikhonov", "unsupervised_wiener", "richardson_lucy", "forward",
            "waved", "tv", "estimate_noise", "blur", "DeconvolutionResult", "metrics",
-           "testsignals"]
+           "testsignals", "meyer_noise_std"]
 
 
 def blur(x, psf, *, boundary="periodic"):
