@@ -108,7 +108,7 @@ class Design:
 # ----------------------------------------------------------------------- formula route
 def _codes(values, name):
     arr = np.asarray(values)
-    if getattr(values, "cat", None) is None and arr.dtype.kind != "O":
+    if getattr(values, "cat", None) is None and arr.dtype.kind not in "OUS":
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise ValueError(f"grouping factor {name!r} contains NaN/inf")
         levels, codes = np.unique(arr, return_inverse=True)

@@ -266,9 +266,37 @@ class LinearMixedResult(HierarchicalResult):
 def _profile_intervals(core, theta, sigma, reml, level, which=None):
     """Profile-likelihood intervals for the sd/cor components (all, or the indices ``which``)."""
     psi_hat = _psi_from_theta(core, theta, sigma)
-    names, kinds = _psi_names(core)
+    _, kinds = _psi_names(core)
+
+    def dev_psi(psi, extra):
+        th, s = _theta_from_psi(core, psi)
+        if th is None or not np.all(np.isfinite(th)) or s <= 0:
+            return np.inf
+        return core.deviance_sigma(th, s, reml)
+
+    return profile_limits(dev_psi, psi_hat, kinds, np.zeros(0), psi_hat[-1],
+                          core.deviance_sigma(theta, sigma, reml), level, which)
+
+
+def profile_limits(deviance, psi_hat, kinds, extra_hat, scale, dmin, level, which=None):
+    """Profile-likelihood limits of each component of ``psi`` (sds and correlations).
+
+    Shared by the linear (REML/ML deviance) and generalised (Laplace deviance) mixed models.
+    For component j the profile is ``min over the others of deviance(psi, extra)`` with
+    ``psi_j`` fixed; the limits are where it rises ``chi2_1(level)`` above ``dmin``.
+    Boundary-aware: an sd whose profile does not cross below its estimate (or that is
+    estimated at 0) gets the lower limit 0; a correlation that does not cross gets -1/+1.
+
+    Parameters
+    ----------
+    deviance : callable ``(psi, extra) -> float`` (inf where undefined)
+    psi_hat : (m,) estimates; kinds : "sd"/"cor" per entry
+    extra_hat : (e,) other parameters optimised freely in each profile (e.g. fixed effects)
+    scale : typical size of an sd (bounds the search: 1e-8 .. 1e4 times it)
+    dmin : deviance at the optimum
+    """
     kinds = np.array(kinds)
-    dmin = core.deviance_sigma(theta, sigma, reml)
+    m, ne = psi_hat.size, extra_hat.size
     crit = stats.chi2.ppf(level, 1)
 
     # unconstrained transform: log for sds, atanh for correlations
@@ -279,43 +307,44 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
     def from_eta(eta, idx):
         return np.where(kinds[idx] == "sd", np.exp(eta), np.tanh(eta))
 
-    def dev_psi(psi):
-        th, s = _theta_from_psi(core, psi)
-        if th is None or not np.all(np.isfinite(th)) or s <= 0:
-            return np.inf
-        return core.deviance_sigma(th, s, reml)
-
-    lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
+    lower, upper = np.full(m, np.nan), np.full(m, np.nan)
     eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
-    ls = np.log(psi_hat[-1])
-    eta_lo = np.where(kinds == "sd", ls + np.log(1e-8), -7.0)
-    eta_hi = np.where(kinds == "sd", ls + np.log(1e4), 7.0)
-    for j in (range(psi_hat.size) if which is None else which):
+    ls = np.log(scale)
+    eta_lo = np.r_[np.where(kinds == "sd", ls + np.log(1e-8), -7.0), np.full(ne, -np.inf)]
+    eta_hi = np.r_[np.where(kinds == "sd", ls + np.log(1e4), 7.0), np.full(ne, np.inf)]
+    start_all = np.r_[eta_hat, extra_hat]
+    for j in (range(m) if which is None else which):
         if not np.isfinite(psi_hat[j]):
             continue
-        others = np.array([i for i in range(psi_hat.size) if i != j])
-        state = {"eta": eta_hat[others].copy()}
+        others = np.array([i for i in range(m) if i != j], dtype=int)
+        free = np.r_[others, m + np.arange(ne)].astype(int)
+        state = {"eta": start_all[free].copy()}
+        bnds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
+                for lo, hi in zip(eta_lo[free], eta_hi[free])]
 
         def prof(v):
             def obj(e):
-                full = np.empty(psi_hat.size)
+                full = np.empty(m)
                 with np.errstate(over="ignore", invalid="ignore"):   # far-out trial points
-                    full[others] = from_eta(e, others)
+                    full[others] = from_eta(e[:others.size], others)
                 full[j] = v
                 if not np.all(np.isfinite(full)):
                     return np.inf
-                return dev_psi(full)
+                return deviance(full, e[others.size:])
 
-            # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
-            # residual sds, |atanh(cor)| <= 7)
-            best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[others], eta_hi[others]),
-                                     method="L-BFGS-B",
-                                     bounds=list(zip(eta_lo[others], eta_hi[others])),
-                                     options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
-            if np.isfinite(best.fun):
-                state["eta"] = best.x
+            if free.size:
+                # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
+                # times the scale, |atanh(cor)| <= 7)
+                best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[free], eta_hi[free]),
+                                         method="L-BFGS-B", bounds=bnds,
+                                         options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
+                fun = best.fun
+                if np.isfinite(fun):
+                    state["eta"] = best.x
+            else:
+                fun = obj(np.zeros(0))
             # the profile can never lie below the global minimum
-            return max(best.fun - dmin, 0.0) - crit
+            return max(fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
         is_sd = kinds[j] == "sd"
@@ -325,7 +354,7 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         if is_sd and est <= 0:
             lower[j] = 0.0
         if is_sd:   # an sd on the boundary (0): start just above it, on the residual scale
-            x_hat = np.log(est) if est > 0 else np.log(1e-6 * psi_hat[-1])
+            x_hat = np.log(est) if est > 0 else np.log(1e-6 * scale)
         else:
             x_hat = np.arctanh(np.clip(est, -0.999999, 0.999999))
         to_v = np.exp if is_sd else np.tanh
@@ -333,7 +362,7 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         for side, out in ((-1, lower), (1, upper)):
             if is_sd and est <= 0 and side < 0:
                 continue
-            state["eta"] = eta_hat[others].copy()
+            state["eta"] = start_all[free].copy()
 
             def zeta(x):
                 val = prof(to_v(x)) + crit
