@@ -485,7 +485,7 @@ def _raw_group_estimates(core, beta, term):
 # ------------------------------------------------------------------------ public API
 def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correlated=True,
         reml=True, level=0.95, ci_method=None, ddf="satterthwaite", n_boot=200, rng=None,
-        method_reason=None):
+        method_reason=None, schur="auto"):
     """Fit a linear mixed model by REML (default) or ML.
 
     .. math::
@@ -514,6 +514,12 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
         "residual" uses n - p; "none" gives normal-based z intervals).
     n_boot, rng :
         Parametric bootstrap size and random generator (``ci_method="bootstrap"``).
+    schur : {"auto", "dense", "cholesky", "splu"}
+        Linear algebra for designs with several grouping factors (the Schur complement of
+        the secondary factors; see :mod:`deconv.hierarchical._lmmcore`). All give the same
+        fit to rounding; "auto" picks dense arrays for small designs, a sparse assembly
+        with a dense Cholesky factor for crossed factors with thousands of levels, and
+        SuperLU when the Schur complement is large and sparse.
 
     Returns
     -------
@@ -546,7 +552,8 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
         raise ValueError("the model has no random-effect terms; use ordinary least squares")
     if design.n <= design.p + 1:
         raise ValueError(f"too few observations ({design.n}) for {design.p} fixed effects")
-    core = LMMCore(design)
+    schur = check_choice(schur, "schur", ("auto", "dense", "cholesky", "splu"))
+    core = LMMCore(design, schur=schur)
     theta, dev, converged = _minimize_theta(core, reml, core.theta0.copy())
     return _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, rng,
                      method_reason)
