@@ -309,12 +309,23 @@ def sorted_levels(uniq):
     return levels
 
 
+def categorical_parts(values):
+    """The ``.codes``/``.categories`` holder of a pandas Categorical (a Series with the
+    ``category`` dtype or a bare ``pandas.Categorical``), else None."""
+    cat = getattr(values, "cat", None)
+    if cat is not None:
+        return cat
+    if hasattr(values, "categories") and hasattr(values, "codes"):
+        return values
+    return None
+
+
 def factor_codes(values, name):
     """Integer codes 0..L-1 and level labels of a grouping column.
 
     Order: a pandas Categorical keeps its category order; numeric strings sort by value
     (see :func:`sorted_levels`); other labels sort as R sorts a factor's levels."""
-    cat = getattr(values, "cat", None)
+    cat = categorical_parts(values)
     if cat is not None:  # pandas categorical: keep its level order, drop unused levels
         raw = np.asarray(cat.codes, dtype=np.int64)
         if np.any(raw < 0):
