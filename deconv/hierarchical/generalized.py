@@ -40,7 +40,8 @@ from deconv._validation import check_choice, check_int, check_level, check_rng
 from deconv.hierarchical._lmmcore import LMMCore, _tril_colmajor
 from deconv.hierarchical.design import Design, design_from_arrays, design_from_formula
 from deconv.hierarchical.graph import lmm_graph
-from deconv.hierarchical.mixed import (_num_grad, _num_hess, _psi_from_theta, _psi_names,
+from deconv.hierarchical.mixed import (_group_effect_table, _num_grad, _num_hess,
+                                       _psi_from_theta, _psi_names, _term_tags,
                                        _theta_from_psi, profile_limits)
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 
@@ -567,37 +568,19 @@ def glmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, family
                         extra={"z": zval, "p": 2 * stats.norm.sf(np.abs(zval))})
     # per-term factors, conditional modes and conditional covariances
     if general:
-        Ts = T
-        effects = _general_effects(m, Ts, u, Hu)
+        effects = _general_effects(m, T, u, Hu)       # T: the per-term factors here
     else:
-        Ts = [T[a:b, a:b] for a, b in zip(m.koff[:-1], m.koff[1:])]
         bfull = u @ T.T
         cv = T @ np.linalg.inv(Hu) @ T.T
         effects = [(bfull[:, a:b], cv[:, a:b, a:b]) for a, b in zip(m.koff[:-1], m.koff[1:])]
-    # variance components on the sd/cor scale of the linear predictor
+    # variance components on the sd/cor scale of the linear predictor (no residual sd)
     names, kinds = _psi_names(_TermShim(m))
-    names, kinds = names[:-1], kinds[:-1]          # no residual sd in a GLMM
-    psi = []
-    for Tr in Ts:
-        S = Tr @ Tr.T
-        sd = np.sqrt(np.diag(S))
-        psi.extend(sd)
-        k = Tr.shape[0]
-        for j in range(k):
-            for i in range(j + 1, k):
-                psi.append(S[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan)
+    names, kinds = names[:-1], kinds[:-1]
+    psi = _glmm_psi(m, theta)
     vc = EffectTable(names, psi)
-    group_effects, random_effects, seen = {}, {}, {}
-    for t, (b, cvt) in zip(design.terms, effects):
-        tag = t.factor
-        seen[tag] = seen.get(tag, 0) + 1
-        if seen[tag] > 1:
-            tag = f"{tag}.{seen[tag] - 1}"
-        csd = np.sqrt(np.diagonal(cvt, axis1=1, axis2=2))
-        rows = [f"{lv}: {cn}" for lv in t.levels for cn in t.coef_names]
-        group_effects[tag] = EffectTable(rows, b.ravel(), csd.ravel(), (b - z * csd).ravel(),
-                                         (b + z * csd).ravel(), level=level,
-                                         interval_method="conditional mode +- z * conditional sd")
+    group_effects, random_effects = {}, {}
+    for t, tag, (b, cvt) in zip(design.terms, _term_tags(design.terms), effects):
+        group_effects[tag] = _group_effect_table(t, b, cvt, level)
         random_effects[tag] = b
     loglik = -dev / 2
     npar = nth + design.p

@@ -181,14 +181,29 @@ def _theta_from_psi(core, psi):
     return np.array(theta), sigma
 
 
+def _term_tags(terms):
+    """One label per random-effect term: the factor name, with ``.1``, ``.2``... for the
+    second, third... term on the same factor (``(1 | g) + (0 + x | g)``), as lme4 does."""
+    tags, seen = [], {}
+    for t in terms:
+        seen[t.factor] = seen.get(t.factor, 0) + 1
+        tags.append(t.factor if seen[t.factor] == 1 else f"{t.factor}.{seen[t.factor] - 1}")
+    return tags
+
+
+def _group_effect_table(term, modes, condvar, level):
+    """EffectTable of one term's conditional modes with +- z conditional-sd intervals."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    csd = np.sqrt(np.diagonal(condvar, axis1=1, axis2=2))
+    rows = [f"{lv}: {cn}" for lv in term.levels for cn in term.coef_names]
+    return EffectTable(rows, modes.ravel(), csd.ravel(), (modes - z * csd).ravel(),
+                       (modes + z * csd).ravel(), level=level,
+                       interval_method="conditional mode +- z * conditional sd")
+
+
 def _psi_names(core):
     names, kinds = [], []
-    seen = {}
-    for t in core.terms:
-        tag = t.factor
-        seen[tag] = seen.get(tag, 0) + 1
-        if seen[tag] > 1:
-            tag = f"{tag}.{seen[tag] - 1}"
+    for t, tag in zip(core.terms, _term_tags(core.terms)):
         for cn in t.coef_names:
             names.append(f"{tag}: sd({cn})")
             kinds.append("sd")
@@ -615,19 +630,9 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     # group effects
     modes = core.conditional_modes(d)
     condvar = core.conditional_variances(d, sigma)
-    z = stats.norm.ppf(0.5 + level / 2)
     group_effects, raw, random_effects, condvars = {}, {}, {}, {}
-    seen = {}
-    for t, bm, cv in zip(core.terms, modes, condvar):
-        tag = t.factor
-        seen[tag] = seen.get(tag, 0) + 1
-        if seen[tag] > 1:
-            tag = f"{tag}.{seen[tag] - 1}"
-        csd = np.sqrt(np.diagonal(cv, axis1=1, axis2=2))
-        rows = [f"{lv}: {cn}" for lv in t.levels for cn in t.coef_names]
-        group_effects[tag] = EffectTable(rows, bm.ravel(), csd.ravel(), (bm - z * csd).ravel(),
-                                         (bm + z * csd).ravel(), level=level,
-                                         interval_method="conditional mode +- z * conditional sd")
+    for t, tag, bm, cv in zip(core.terms, _term_tags(core.terms), modes, condvar):
+        group_effects[tag] = _group_effect_table(t, bm, cv, level)
         raw[tag] = _raw_group_estimates(core, beta, t).ravel()
         random_effects[tag] = bm
         condvars[tag] = cv
