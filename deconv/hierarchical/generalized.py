@@ -59,6 +59,39 @@ def _response(design, family):
         return succ, ntr, const
     return design.y, None, -np.sum(special.gammaln(design.y + 1))
 
+def _block_crossprod(codes, V, w, G):
+    """Per-level weighted cross-products sum_{i in g} w_i v_i v_i' as a (G, K, K) array."""
+    K = V.shape[1]
+    H = np.empty((G, K, K))
+    for a in range(K):
+        for b in range(a, K):
+            h = np.bincount(codes, V[:, a] * V[:, b] * w, minlength=G)
+            H[:, a, b] = h
+            H[:, b, a] = h
+    return H
+
+
+def _pirls(objective, direction, u):
+    """Penalised iteratively reweighted least squares: Newton steps with step halving on
+    the penalised deviance ``objective(u) -> (-log p(y | u) + |u|^2 / 2, eta)``;
+    ``direction(u, eta)`` is the Newton direction. Returns (u, f, eta) at convergence."""
+    f, eta = objective(u)
+    for _ in range(100):
+        d = direction(u, eta)
+        t = 1.0
+        while True:
+            f_new, eta_new = objective(u + t * d)
+            if f_new <= f + 1e-12 * abs(f) or t < 1e-8:
+                break
+            t *= 0.5
+        step = np.max(np.abs(t * d)) if d.size else 0.0
+        converged = abs(f - f_new) < 1e-12 * (1 + abs(f)) and step < 1e-9
+        u, f, eta = u + t * d, f_new, eta_new
+        if converged:
+            break
+    return u, f, eta
+
+
 class _LaplaceGLMM:
     def __init__(self, design, family):
         self.d = design
@@ -110,39 +143,19 @@ class _LaplaceGLMM:
             eta = eta0 + np.einsum("nk,nk->n", ZT, u[codes])
             return -self._loglik_obs(eta) + 0.5 * np.sum(u * u), eta
 
-        f, eta = objective(u)
-        for _ in range(100):
+        def direction(u, eta):          # Newton direction of the penalised deviance
             mean, w = self._mean_weight(eta)
             r = self.succ - mean
-            grad = np.zeros((G, K))
-            H = np.zeros((G, K, K))
+            grad = np.empty((G, K))
             for a in range(K):
                 grad[:, a] = np.bincount(codes, ZT[:, a] * r, minlength=G)
-                for b in range(a, K):
-                    v = np.bincount(codes, ZT[:, a] * ZT[:, b] * w, minlength=G)
-                    H[:, a, b] = v
-                    H[:, b, a] = v
-            grad = u - grad
+            H = _block_crossprod(codes, ZT, w, G)
             H[:, np.arange(K), np.arange(K)] += 1.0
-            step = np.linalg.solve(H, grad[..., None])[..., 0]
-            t = 1.0
-            while True:
-                u_new = u - t * step
-                f_new, eta_new = objective(u_new)
-                if f_new <= f + 1e-12 * abs(f) or t < 1e-8:
-                    break
-                t *= 0.5
-            converged = abs(f - f_new) < 1e-12 * (1 + abs(f)) and np.max(np.abs(t * step)) < 1e-9
-            u, f, eta = u_new, f_new, eta_new
-            if converged:
-                break
+            return -np.linalg.solve(H, (u - grad)[..., None])[..., 0]
+
+        u, f, eta = _pirls(objective, direction, u)
         mean, w = self._mean_weight(eta)
-        H = np.zeros((G, K, K))
-        for a in range(K):
-            for b in range(a, K):
-                v = np.bincount(codes, ZT[:, a] * ZT[:, b] * w, minlength=G)
-                H[:, a, b] = v
-                H[:, b, a] = v
+        H = _block_crossprod(codes, ZT, w, G)
         H[:, np.arange(K), np.arange(K)] += 1.0
         _, logdet = np.linalg.slogdet(H)
         self.u = u
@@ -175,13 +188,7 @@ class _LaplaceGLMMGeneral(_LaplaceGLMM):
         """Blocks of H = Lambda' Z' W Z Lambda + I at weights w."""
         c = self.core
         G, K = c.G, c.K
-        H11 = np.empty((G, K, K))
-        for a in range(K):
-            for b in range(a, K):
-                v = np.bincount(c.codes1, c.W[:, a] * c.W[:, b] * w, minlength=G)
-                H11[:, a, b] = v
-                H11[:, b, a] = v
-        H11 = Tb.T @ H11 @ Tb
+        H11 = Tb.T @ _block_crossprod(c.codes1, c.W, w, G) @ Tb
         H11[:, np.arange(K), np.arange(K)] += 1.0
         Z2w = c.Z2.multiply(w[:, None]).tocsr()
         A12 = (c.Z1.T @ Z2w).toarray()
@@ -222,12 +229,15 @@ class _LaplaceGLMMGeneral(_LaplaceGLMM):
         eta0 = self.d.offset + self.d.X @ beta
         u1, u2 = self.u1.copy(), self.u2.copy()
 
-        def objective(u1, u2):
+        q1 = c.q1
+
+        def objective(u):               # u = (u1 level-major, u2) flattened
+            u1, u2 = u[:q1].reshape(c.G, c.K), u[q1:]
             eta = eta0 + np.einsum("nk,nk->n", ZT, u1[c.codes1]) + c.Z2 @ self._lam2(u2, Ts)
             return -self._loglik_obs(eta) + 0.5 * (np.sum(u1 * u1) + u2 @ u2), eta
 
-        f, eta = objective(u1, u2)
-        for _ in range(100):
+        def direction(u, eta):
+            u1, u2 = u[:q1].reshape(c.G, c.K), u[q1:]
             mean, w = self._mean_weight(eta)
             r = self.succ - mean
             g1 = np.empty((c.G, c.K))
@@ -237,17 +247,10 @@ class _LaplaceGLMMGeneral(_LaplaceGLMM):
             g2 = c._rmul_lam2((c.Z2.T @ r)[None, :], Ts)[0] - u2
             H11, A12, A22 = self._system(w, Tb, Ts)
             s1, s2, _ = self._solve(H11, A12, A22, g1, g2)
-            t = 1.0
-            while True:
-                f_new, eta_new = objective(u1 + t * s1, u2 + t * s2)
-                if f_new <= f + 1e-12 * abs(f) or t < 1e-8:
-                    break
-                t *= 0.5
-            step = max(np.max(np.abs(t * s1)), np.max(np.abs(t * s2)) if s2.size else 0.0)
-            converged = abs(f - f_new) < 1e-12 * (1 + abs(f)) and step < 1e-9
-            u1, u2, f, eta = u1 + t * s1, u2 + t * s2, f_new, eta_new
-            if converged:
-                break
+            return np.concatenate([s1.ravel(), s2])
+
+        u, f, eta = _pirls(objective, direction, np.concatenate([u1.ravel(), u2]))
+        u1, u2 = u[:q1].reshape(c.G, c.K), u[q1:]
         mean, w = self._mean_weight(eta)
         H11, A12, A22 = self._system(w, Tb, Ts)
         _, _, logdet = self._solve(H11, A12, A22, np.zeros((c.G, c.K)), np.zeros(c.q2))
