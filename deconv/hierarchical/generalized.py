@@ -40,7 +40,7 @@ from deconv._validation import check_choice, check_int, check_level, check_rng
 from deconv.hierarchical._lmmcore import LMMCore, _tril_colmajor
 from deconv.hierarchical.design import Design, design_from_arrays, design_from_formula
 from deconv.hierarchical.graph import lmm_graph
-from deconv.hierarchical.mixed import (_group_effect_table, _num_grad, _num_hess,
+from deconv.hierarchical.mixed import (_component_indices, _group_effect_table, _num_grad, _num_hess,
                                        _psi_from_theta, _psi_names, _term_tags,
                                        _theta_from_psi, profile_limits)
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
@@ -404,13 +404,7 @@ class GeneralizedMixedResult(HierarchicalResult):
         m, x = self._model, self._x
         vc = self.variance_components
         if method == "profile":
-            idx = None
-            if which is not None:
-                bad = [w for w in which if w not in vc.names]
-                if bad:
-                    raise ValueError(f"which: unknown component(s) {bad}; choose from {vc.names}")
-                idx = [vc.names.index(w) for w in which]
-            lo, hi = _glmm_profile(m, x, level, idx)
+            lo, hi = _glmm_profile(m, x, level, _component_indices(vc.names, which))
             im = "profile likelihood (Laplace deviance)"
         else:
             n_boot = check_int(n_boot, "n_boot", min_value=10)

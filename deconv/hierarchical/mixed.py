@@ -254,13 +254,7 @@ class LinearMixedResult(HierarchicalResult):
         if method == "profile":
             crit = check_choice(criterion, "criterion", ("reml", "ml")) if criterion else None
             use_reml = self.reml if crit is None else crit == "reml"
-            idx = None
-            if which is not None:
-                names = self.variance_components.names
-                bad = [w for w in which if w not in names]
-                if bad:
-                    raise ValueError(f"which: unknown component(s) {bad}; choose from {names}")
-                idx = [names.index(w) for w in which]
+            idx = _component_indices(self.variance_components.names, which)
             lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level, idx)
             im = f"profile likelihood ({'REML' if use_reml else 'ML'} deviance)"
         else:
@@ -276,6 +270,16 @@ class LinearMixedResult(HierarchicalResult):
         self.variance_components = EffectTable(vc.names, vc.estimate, vc.se, lo, hi, kind="estimate",
                                                level=level, interval_method=im, extra=vc.extra)
         return self.variance_components
+
+
+def _component_indices(names, which):
+    """Positions of the components named in ``which`` (None: all), or a ValueError."""
+    if which is None:
+        return None
+    bad = [w for w in which if w not in names]
+    if bad:
+        raise ValueError(f"which: unknown component(s) {bad}; choose from {names}")
+    return [names.index(w) for w in which]
 
 
 def _profile_intervals(core, theta, sigma, reml, level, which=None):
