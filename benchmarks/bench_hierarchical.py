@@ -9,6 +9,8 @@
    one profiled-deviance evaluation through each Schur-complement route (dense reference,
    sparse assembly + dense Cholesky, SuperLU), the whole fit (``schur="auto"``), and lme4
    (``--crossed-lme4``: slow, run in R through Rscript).
+4. GLMM profile intervals on cbpp, ``cbind(incidence, size - incidence) ~ period + (1 | herd)``:
+   deconv ``conf_int("profile")`` vs lme4 ``confint(method = "profile")`` (Rscript).
 
 Usage: python benchmarks/bench_hierarchical.py [--rows 100000] [--groups 1000] [--repeat 5]
        [--crossed-rows 200000] [--crossed-levels 2000] [--crossed-lme4] [--skip 1,2]
@@ -89,6 +91,33 @@ def main():
         bench_big(args)
     if 3 not in skip:
         bench_crossed(args)
+    if 4 not in skip:
+        bench_glmm_profile(args)
+
+
+def bench_glmm_profile(args):
+    from deconv.datasets.hierarchical import load_cbpp
+    from deconv.hierarchical import glmm
+
+    print("\n== 4. GLMM profile interval for sd(herd), cbpp binomial (Laplace)")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    res = glmm(f, load_cbpp())
+    t_ci, vc = timeit(lambda: res.conf_int("profile", which=["herd: sd((Intercept))"]),
+                      args.repeat)
+    print(row("deconv conf_int('profile'), sd only", t_ci)
+          + f"   ({vc.lower[0]:.5f}, {vc.upper[0]:.5f})")
+    if shutil.which("Rscript"):
+        code = ("suppressMessages(library(lme4)); "
+                "m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), "
+                "data = cbpp, family = binomial); "
+                "t <- system.time(ci <- confint(m, parm = 'theta_', method = 'profile', "
+                "quiet = TRUE))[['elapsed']]; cat(t, ci[1, ], '\\n')")
+        out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+                             timeout=3600).stdout.split()
+        if out:
+            vals = np.array(out, dtype=float)
+            print(row("lme4 confint(method='profile'), sd only", vals[0], t_ci)
+                  + f"   ({vals[1]:.5f}, {vals[2]:.5f})   (lme4 / deconv)")
 
 
 def bench_sleepstudy(args):
