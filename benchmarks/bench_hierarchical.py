@@ -5,8 +5,15 @@
    stored timing from tests/data/lme4_reference.json) and statsmodels MixedLM.
 2. Simulated 1e5 rows, 1,000 groups, correlated random intercept and slope, REML:
    deconv vs statsmodels MixedLM (and lme4 when Rscript is available).
+3. Crossed design, 2e5 rows, 2,000 x 2,000 levels, ``y ~ x + (1 | a) + (1 | b)``, REML:
+   one profiled-deviance evaluation through each Schur-complement route (dense reference,
+   sparse assembly + dense Cholesky, SuperLU), the whole fit (``schur="auto"``), and lme4
+   (``--crossed-lme4``: slow, run in R through Rscript).
+4. GLMM profile intervals on cbpp, ``cbind(incidence, size - incidence) ~ period + (1 | herd)``:
+   deconv ``conf_int("profile")`` vs lme4 ``confint(method = "profile")`` (Rscript).
 
 Usage: python benchmarks/bench_hierarchical.py [--rows 100000] [--groups 1000] [--repeat 5]
+       [--crossed-rows 200000] [--crossed-levels 2000] [--crossed-lme4] [--skip 1,2]
 Times are wall-clock medians in this process on this machine; ratios are peer / deconv.
 """
 import argparse
@@ -72,7 +79,48 @@ def main():
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--groups", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--crossed-rows", type=int, default=200_000)
+    ap.add_argument("--crossed-levels", type=int, default=2000)
+    ap.add_argument("--crossed-lme4", action="store_true")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip, e.g. 1,2")
     args = ap.parse_args()
+    skip = {int(v) for v in args.skip.split(",") if v}
+    if 1 not in skip:
+        bench_sleepstudy(args)
+    if 2 not in skip:
+        bench_big(args)
+    if 3 not in skip:
+        bench_crossed(args)
+    if 4 not in skip:
+        bench_glmm_profile(args)
+
+
+def bench_glmm_profile(args):
+    from deconv.datasets.hierarchical import load_cbpp
+    from deconv.hierarchical import glmm
+
+    print("\n== 4. GLMM profile interval for sd(herd), cbpp binomial (Laplace)")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    res = glmm(f, load_cbpp())
+    t_ci, vc = timeit(lambda: res.conf_int("profile", which=["herd: sd((Intercept))"]),
+                      args.repeat)
+    print(row("deconv conf_int('profile'), sd only", t_ci)
+          + f"   ({vc.lower[0]:.5f}, {vc.upper[0]:.5f})")
+    if shutil.which("Rscript"):
+        code = ("suppressMessages(library(lme4)); "
+                "m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), "
+                "data = cbpp, family = binomial); "
+                "t <- system.time(ci <- confint(m, parm = 'theta_', method = 'profile', "
+                "quiet = TRUE))[['elapsed']]; cat(t, ci[1, ], '\\n')")
+        out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+                             timeout=3600).stdout.split()
+        if out:
+            vals = np.array(out, dtype=float)
+            print(row("lme4 confint(method='profile'), sd only", vals[0], t_ci)
+                  + f"   ({vals[1]:.5f}, {vals[2]:.5f})   (lme4 / deconv)")
+
+
+def bench_sleepstudy(args):
 
     print("== 1. sleepstudy: Reaction ~ Days + (Days | Subject), REML (180 rows, 18 groups)")
     df = load_sleepstudy()
@@ -104,6 +152,8 @@ def main():
         print("  statsmodels not installed: skipped")
     print(f"  fixed effects deconv: {res.beta}")
 
+
+def bench_big(args):
     print(f"\n== 2. simulated: {args.rows} rows, {args.groups} groups, y ~ x + (x | g), REML")
     rng = np.random.default_rng(0)
     g = rng.integers(0, args.groups, args.rows)
@@ -129,6 +179,56 @@ def main():
         r = r_time(path, "y ~ x + (x | g)", 1)
         if r is not None:
             print(row("lme4 lmer (Rscript)", r[0], t_big) + "   (lme4 / deconv)")
+
+
+def bench_crossed(args):
+    from deconv.hierarchical._lmmcore import LMMCore
+    from deconv.hierarchical.design import design_from_arrays
+
+    n, L = args.crossed_rows, args.crossed_levels
+    print(f"\n== 3. crossed: {n} rows, {L} x {L} levels, y ~ x + (1 | a) + (1 | b), REML")
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, L, n), rng.integers(0, L, n)
+    x = rng.normal(size=n)
+    y = 1 + 0.5 * x + 0.8 * rng.normal(size=L)[a] + 0.5 * rng.normal(size=L)[b] + rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x])
+    design = design_from_arrays(y, X, {"a": a, "b": b})
+    theta = np.array([0.8, 0.5])
+    per_eval = {}
+    for route in ("dense", "cholesky", "splu"):
+        core = LMMCore(design, schur=route)
+        core.deviance(theta, True)                       # warm-up
+        cpu = time.process_time()
+        per_eval[route], dev = timeit(lambda: core.deviance(theta, True), 3)
+        cpu = (time.process_time() - cpu) / 3
+        print(row(f"one deviance evaluation, {route}", per_eval[route], per_eval["dense"])
+              + f"   (vs dense)   CPU {cpu * 1e3:.0f} ms   deviance {dev:.10f}")
+    auto = LMMCore(design).schur
+    cpu = time.process_time()
+    t_fit, res = timeit(lambda: lmm(y=y, X=X, groups={"a": a, "b": b}, ddf="none"), 1)
+    cpu = time.process_time() - cpu
+    # on a shared machine wall time depends on the load; CPU time (all threads) does less
+    print(row(f"deconv lmm, whole fit (auto -> {auto})", t_fit) + f"   CPU {cpu:.1f} s")
+    print(f"  theta {res.theta}, beta {res.beta}, REML criterion "
+          f"{res.fit_stats['REML criterion']:.6f}")
+    if args.crossed_lme4 and shutil.which("Rscript"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "crossed.csv")
+            np.savetxt(path, np.column_stack([y, x, a, b]), delimiter=",", header="y,x,a,b",
+                       comments="", fmt="%.17g")
+            code = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); "
+                    "d$a <- factor(d$a); d$b <- factor(d$b); "
+                    "st <- system.time(m <- lmer(y ~ x + (1 | a) + (1 | b), data = d)); "
+                    "cat(st[['elapsed']], getME(m, 'theta'), fixef(m), "
+                    "unname(getME(m, 'devcomp')$cmp['REML']), "
+                    "st[['user.self']] + st[['sys.self']], '\\n')")
+            out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+                                 timeout=7200).stdout.split()
+        if out:
+            vals = np.array(out, dtype=float)
+            print(row("lme4 lmer (Rscript), whole fit", vals[0], t_fit)
+                  + f"   (lme4 / deconv)   CPU {vals[6]:.1f} s ({vals[6] / cpu:.2f}x)")
+            print(f"  lme4 theta {vals[1:3]}, beta {vals[3:5]}, REML criterion {vals[5]:.6f}")
 
 
 if __name__ == "__main__":

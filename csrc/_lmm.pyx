@@ -104,3 +104,23 @@ def block_factor(const double[:, :, ::1] ZtZ, const double[:, :, ::1] ZtX,
                     if l != m:
                         RtR[l, m] = RtR[l, m] + s
     return (-INFINITY if failed else logdet), cucu
+
+
+def sub_gram_csr_lower(const long long[::1] indptr, const long long[::1] indices,
+                       const double[::1] data, double[:, ::1] S):
+    """S -= M'M on the lower triangle, for M in CSR form (indices sorted within rows).
+
+    M'M = sum over rows r of m_r m_r', so each row contributes the outer product of its
+    non-zeros only: the cost is sum_r nnz_r^2, not q1 q2^2 as for a dense product. Used for
+    the Schur complement of a crossed design (M = L11^{-1} Lambda1' Z1'Z2 Lambda2). The caller
+    guarantees indices < S.shape[0] and indptr consistent with indices/data.
+    """
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, r, a, b, ia
+    cdef double va
+    with nogil:
+        for r in range(n_rows):
+            for a in range(indptr[r], indptr[r + 1]):
+                ia = indices[a]
+                va = data[a]
+                for b in range(indptr[r], a + 1):
+                    S[ia, indices[b]] -= va * data[b]

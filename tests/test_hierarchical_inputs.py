@@ -200,3 +200,44 @@ def test_pandas_categorical_grouping_keeps_level_order_and_rejects_missing():
     d.loc[3, "Subject"] = np.nan
     with pytest.raises(ValueError, match="missing"):
         hm.lmm("Reaction ~ Days + (1 | Subject)", d)
+
+
+def test_numeric_string_levels_sort_by_value():
+    from deconv.hierarchical.formula import factor_codes, sorted_levels
+    # plain string sorting would give "1" < "10" < "2"; R's factor() on integers gives 1, 2, 10
+    codes, levels = factor_codes(np.array(["10", "2", "1", "2", "10"]), "g")
+    assert levels == ["1", "2", "10"]
+    assert codes.tolist() == [2, 1, 0, 1, 2]
+    assert sorted_levels(["-1", "0.5", "10", "2e1", "3"]) == ["-1", "0.5", "3", "10", "2e1"]
+    assert sorted_levels(["1", "01"]) == ["01", "1"]              # equal values: string order
+    # not all numeric: ordinary sorted labels
+    assert factor_codes(np.array(["s10", "s2", "s1"], dtype=object), "g")[1] == ["s1", "s10", "s2"]
+    assert factor_codes(np.array(["10", "2", "b"]), "g")[1] == ["10", "2", "b"]
+    # numbers proper are sorted numerically already
+    assert factor_codes(np.array([10, 2, 1]), "g")[1] == ["1", "2", "10"]
+
+
+def test_numeric_string_groups_in_models_follow_value_order():
+    # cbpp's herd column is read as strings "1".."15"; lme4's herd levels are 1..15 in that
+    # order, so the conditional modes line up with glmer's ranef() without reordering
+    import json
+    import os
+    from deconv.datasets.hierarchical import load_cbpp
+    ref = json.load(open(os.path.join(os.path.dirname(__file__), "data",
+                                      "lme4_reference.json")))["cbpp_binomial"]
+    cb = load_cbpp(as_frame=False)
+    assert np.asarray(cb["herd"]).dtype.kind in "OU"
+    res = hm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cb)
+    assert [n.split(":")[0] for n in res.group_effects["herd"].names] == [str(i) for i in range(1, 16)]
+    assert_allclose(res.random_effects["herd"][:, 0], ref["ranef"], atol=1e-5)
+    # the array route orders numeric strings the same way
+    g = np.array(["10", "2", "1"] * 10)
+    r = hm.lmm(y=np.arange(30.0) % 7 + (g == "2"), groups=g, ddf="none")
+    assert r.group_effects["group"].names == ["1: (Intercept)", "2: (Intercept)", "10: (Intercept)"]
+
+
+def test_categorical_levels_keep_category_order_even_if_numeric():
+    pd = pytest.importorskip("pandas")
+    g = pd.Categorical(["10", "2", "1"] * 10, categories=["10", "1", "2"])
+    r = hm.lmm(y=np.arange(30.0) % 7, groups=g, ddf="none")
+    assert [n.split(":")[0] for n in r.group_effects["group"].names] == ["10", "1", "2"]

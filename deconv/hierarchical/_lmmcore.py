@@ -21,15 +21,32 @@ contributing most random effects is the *primary* factor; its columns are ordere
 level-major so its block of ``Lambda'Z'Z Lambda + I`` is block diagonal with one K x K block
 per level (K = number of coefficients of that factor) and is factored by batched dense
 Cholesky. The remaining q2 columns (other factors: nested parents, crossed factors) are
-handled by a dense Schur complement ``S = A22 - A21 A11^{-1} A12`` (q2 x q2). For one
-grouping factor (the common case) the cost per evaluation is O(G K^3); for nested and
-crossed designs it is O(G K q2 + q2^3), which is small unless two crossed factors both have
-thousands of levels.
+handled by the Schur complement ``S = A22 - A21 A11^{-1} A12`` (q2 x q2). For one
+grouping factor (the common case) the cost per evaluation is O(G K^3).
+
+Schur complement, three ways (``schur=``):
+
+* ``"dense"``: ``M = L11^{-1} A12`` as a dense q1 x q2 array, ``S = A22 + I - M'M`` by a
+  dense product (O(q1 q2^2)) and a dense Cholesky factor. Simple; the reference path.
+* ``"cholesky"``: ``M`` kept sparse (its pattern is that of ``Z1'Z2``: one block per
+  observed pair of levels), ``M'M`` accumulated row by row in a compiled kernel at cost
+  sum_r nnz(m_r)^2 (instead of q1 q2^2), then a dense Cholesky factor of ``S``. For two
+  crossed factors with thousands of levels and many observations per level, ``S`` is
+  dense anyway and this is what pays.
+* ``"splu"``: everything sparse and ``S`` factored by SuperLU (``scipy.sparse.linalg.splu``,
+  symmetric minimum-degree ordering, no pivoting: ``S`` is symmetric positive definite, so
+  ``S = L U`` with ``U = D L'`` and ``log|S| = sum log U_ii``). For large, sparse crossed
+  designs (few observations per level) where a dense q2 x q2 array would not fit.
+
+``"auto"`` picks ``"dense"`` for small problems, ``"splu"`` when ``S`` is large and sparse,
+and ``"cholesky"`` otherwise. All three give the same deviance to rounding (tested to 1e-10).
 """
 import numpy as np
 from scipy import linalg, sparse
 
-from deconv._kernels._lmm import block_factor
+from scipy.sparse import linalg as splinalg
+
+from deconv._kernels._lmm import block_factor, sub_gram_csr_lower
 
 __all__ = ["LMMCore"]
 
@@ -54,7 +71,9 @@ class LMMCore:
     design : Design (1-D response)
     """
 
-    def __init__(self, design):
+    def __init__(self, design, schur="auto"):
+        if schur not in ("auto", "dense", "cholesky", "splu"):
+            raise ValueError(f"schur must be 'auto', 'dense', 'cholesky' or 'splu', got {schur!r}")
         self.design = design
         terms = design.terms
         self.terms = terms
@@ -108,12 +127,62 @@ class LMMCore:
         self.ZtZ1 = ZtZ
         self.ZtX1 = np.ascontiguousarray((self.Z1.T @ X).reshape(G, K, self.p))
         self.XtX = X.T @ X
+        self.schur = None
         if self.q2:
             self.Z2 = self._build_Z2()
-            self.Z2tZ2 = (self.Z2.T @ self.Z2).toarray()
             self.Z2tX = np.asarray(self.Z2.T @ X)
-            self.Z1tZ2 = (self.Z1.T @ self.Z2).toarray().reshape(G, K, self.q2)
+            Z2tZ2 = (self.Z2.T @ self.Z2).tocsr()
+            Z1tZ2 = (self.Z1.T @ self.Z2).tocsr()
+            self.schur = self._choose_schur(schur, Z1tZ2, Z2tZ2)
+            if self.schur == "dense":
+                self.Z2tZ2 = Z2tZ2.toarray()
+                self.Z1tZ2 = Z1tZ2.toarray().reshape(G, K, self.q2)
+            else:
+                self.Z2tZ2_sp = Z2tZ2
+                self.Z1tZ2_sp = Z1tZ2
+                self._lam2_pattern()
         self.set_response(design.y - design.offset)
+
+    # dense S above this many secondary random effects is only used when S is dense anyway
+    _SPLU_MIN_Q2 = 3000
+    _SPLU_MAX_DENSITY = 0.05
+
+    def _choose_schur(self, schur, Z1tZ2, Z2tZ2):
+        if schur != "auto":
+            return schur
+        if self.q1 * self.q2 <= 250_000:        # small: dense arrays are cheapest
+            return "dense"
+        if self.q2 < self._SPLU_MIN_Q2:
+            return "cholesky"
+        # symbolic pattern of S = A22 - A21 A11^{-1} A12: level blocks of Z1 expand to K x K
+        pat = Z1tZ2.copy()
+        pat.data[:] = 1.0
+        if self.K > 1:                          # rows of one primary level couple fully
+            lev = sparse.csr_matrix((np.ones(self.q1), (np.arange(self.q1) // self.K,
+                                                         np.arange(self.q1))),
+                                    shape=(self.G, self.q1))
+            pat = (lev @ pat).tocsr()
+        pat2 = Z2tZ2.copy()
+        pat2.data[:] = 1.0
+        nnz = ((pat.T @ pat) + pat2).nnz
+        density = nnz / float(self.q2) ** 2
+        return "splu" if density < self._SPLU_MAX_DENSITY else "cholesky"
+
+    def _lam2_pattern(self):
+        """Scatter indices building the block-diagonal Lambda2 (q2 x q2) straight from theta."""
+        rows, cols, src = [], [], []
+        for i, o in zip(self.rest, self.rest_offsets):
+            t = self.terms[i]
+            r, c = self.tri[i]
+            base = o + np.arange(t.n_levels)[:, None] * t.k
+            rows.append((base + r[None, :]).ravel())
+            cols.append((base + c[None, :]).ravel())
+            src.append(np.tile(self.theta_offsets[i] + np.arange(len(r)), t.n_levels))
+        self._lam2_idx = (np.concatenate(rows), np.concatenate(cols), np.concatenate(src))
+
+    def _lam2_sparse(self, theta):
+        rows, cols, src = self._lam2_idx
+        return sparse.csr_matrix((theta[src], (rows, cols)), shape=(self.q2, self.q2))
 
     def _build_Z2(self):
         rows, cols, vals = [], [], []
@@ -193,26 +262,19 @@ class LMMCore:
             raise np.linalg.LinAlgError("block factor not positive definite")
         cu = cu1.reshape(-1)
         RZX = RZX1.reshape(self.q1, p)
-        out = {"Ts": Ts, "Tb": Tb, "Linv": Linv, "L22": None, "M": None}
+        out = {"Ts": Ts, "Tb": Tb, "Linv": Linv, "S": None, "M": None}
         if self.q2:
-            B = self._rmul_lam2(self.Z1tZ2.reshape(self.q1, self.q2), Ts).reshape(G, K, self.q2)
-            M = (Linv @ (Tb.T @ B)).reshape(self.q1, self.q2)
-            A22 = self._rmul_lam2(self._rmul_lam2(self.Z2tZ2, Ts).T, Ts).T
-            S = A22 - M.T @ M
-            S[np.diag_indices_from(S)] += 1.0
-            L22 = np.linalg.cholesky(S)
-            w2 = self._rmul_lam2(self.Z2ty[None, :], Ts)[0] - M.T @ cu
-            cu2 = linalg.solve_triangular(L22, w2, lower=True)
-            W2 = self._rmul_lam2(self.Z2tX.T, Ts).T - M.T @ RZX
-            RZX2 = linalg.solve_triangular(L22, W2, lower=True)
-            logdetL2 += 2.0 * np.sum(np.log(np.diag(L22)))
-            cu = np.concatenate([cu, cu2])
-            RZX = np.vstack([RZX, RZX2])
-            out["L22"], out["M"] = L22, M
-        if self.q2:   # the kernel summed the primary block only
-            RtR = RZX.T @ RZX
-            Rtc = RZX.T @ cu
-            cucu = cu @ cu
+            if self.schur == "dense":
+                M, S, w2, W2 = self._schur_dense(Ts, Tb, Linv, cu, RZX)
+            else:
+                M, S, w2, W2 = self._schur_sparse(theta, Ts, Tb, Linv, cu, RZX)
+            # S^{-1} [w2, W2]: the secondary block's share of c'c, R_ZX'c and R_ZX'R_ZX
+            sol = S.solve(np.column_stack([w2, W2]))
+            logdetL2 += S.logdet
+            cucu = cucu + w2 @ sol[:, 0]
+            Rtc = Rtc + W2.T @ sol[:, 0]
+            RtR = RtR + W2.T @ sol[:, 1:]
+            out.update(S=S, M=M, w2=w2, W2=W2)
         XtXc = self.XtX - RtR
         rhs = self.Xty - Rtc
         if p:
@@ -225,6 +287,40 @@ class LMMCore:
         out.update(cu=cu, RZX=RZX, RX=RX, beta=beta, r2=max(r2, 1e-300), logdetL2=logdetL2,
                    logdetRX2=logdetRX2)
         return out
+
+    def _schur_dense(self, Ts, Tb, Linv, cu1, RZX1):
+        """Reference path: dense M = L11^{-1} Tb' Z1'Z2 Lambda2 and S = A22 + I - M'M."""
+        G, K = self.G, self.K
+        B = self._rmul_lam2(self.Z1tZ2.reshape(self.q1, self.q2), Ts).reshape(G, K, self.q2)
+        M = (Linv @ (Tb.T @ B)).reshape(self.q1, self.q2)
+        A22 = self._rmul_lam2(self._rmul_lam2(self.Z2tZ2, Ts).T, Ts).T
+        S = A22 - M.T @ M
+        S[np.diag_indices_from(S)] += 1.0
+        w2 = self._rmul_lam2(self.Z2ty[None, :], Ts)[0] - M.T @ cu1
+        W2 = self._rmul_lam2(self.Z2tX.T, Ts).T - M.T @ RZX1
+        return M, _DenseSchur(S), w2, W2
+
+    def _schur_sparse(self, theta, Ts, Tb, Linv, cu1, RZX1):
+        """M sparse (pattern of Z1'Z2); S assembled from sparse products, factored densely
+        (``schur="cholesky"``) or by sparse LU (``schur="splu"``)."""
+        G, K = self.G, self.K
+        lam2 = self._lam2_sparse(theta)
+        # block-diagonal L11^{-1} Tb' (one K x K block per primary level)
+        LT = sparse.bsr_matrix((Linv @ Tb.T, np.arange(G), np.arange(G + 1)),
+                               shape=(self.q1, self.q1)).tocsr()
+        M = (LT @ self.Z1tZ2_sp @ lam2).tocsr()
+        A22 = (lam2.T @ self.Z2tZ2_sp @ lam2).tocsr()
+        w2 = lam2.T @ self.Z2ty - M.T @ cu1
+        W2 = lam2.T @ self.Z2tX - M.T @ RZX1
+        if self.schur == "cholesky":
+            S = A22.toarray()
+            S[np.diag_indices_from(S)] += 1.0
+            M.sort_indices()
+            sub_gram_csr_lower(M.indptr.astype(np.int64), M.indices.astype(np.int64),
+                               np.ascontiguousarray(M.data, dtype=np.float64), S)
+            return M, _DenseSchur(S, lower_only=True), w2, W2
+        S = (A22 + sparse.identity(self.q2, format="csr") - M.T @ M).tocsc()
+        return M, _SparseSchur(S), w2, W2
 
     def block_factor_numpy(self, Tb):
         """Slow NumPy reference of the compiled per-level factorisation (used in tests)."""
@@ -271,11 +367,12 @@ class LMMCore:
     # ---------------------------------------------------------------- conditional modes
     def conditional_modes(self, d):
         """Spherical modes u and b = Lambda u, split by term: list of (n_levels, k) arrays."""
-        v = d["cu"] - d["RZX"] @ d["beta"] if self.p else d["cu"].copy()
-        v1 = v[: self.q1].reshape(self.G, self.K)
+        v1 = d["cu"] - d["RZX"] @ d["beta"] if self.p else d["cu"].copy()
+        v1 = v1.reshape(self.G, self.K)
         if self.q2:
-            u2 = linalg.solve_triangular(d["L22"], v[self.q1:], lower=True, trans="T")
-            v1 = v1 - (d["M"] @ u2).reshape(self.G, self.K)
+            w = d["w2"] - d["W2"] @ d["beta"] if self.p else d["w2"]
+            u2 = d["S"].solve(w[:, None])[:, 0]                 # S^{-1}(w2 - W2 beta)
+            v1 = v1 - np.asarray(d["M"] @ u2).reshape(self.G, self.K)
         u1 = np.einsum("gba,gb->ga", d["Linv"], v1)     # L11^{-T} v1
         b1 = u1 @ d["Tb"].T
         out = [None] * len(self.terms)
@@ -287,23 +384,40 @@ class LMMCore:
         return out
 
     def conditional_variances(self, d, sigma):
-        """Var(b_g | y) blocks per term: list of (n_levels, k, k) arrays (lme4's condVar)."""
+        """Var(b_g | y) blocks per term: list of (n_levels, k, k) arrays (lme4's condVar).
+
+        With a secondary block, A^{-1} restricted to the primary block is
+        L11^{-T} (I + M S^{-1} M') L11^{-1} and to the secondary block S^{-1}; only the
+        K x K (resp. k x k) diagonal blocks are formed, by solves in column chunks."""
         Linv, Tb = d["Linv"], d["Tb"]
-        inner = np.broadcast_to(np.eye(self.K), (self.G, self.K, self.K)).copy()
+        G, K = self.G, self.K
+        inner = np.broadcast_to(np.eye(K), (G, K, K)).copy()
         out = [None] * len(self.terms)
         if self.q2:
-            N = linalg.solve_triangular(d["L22"], d["M"].T, lower=True)   # (q2, q1)
-            Ng = N.reshape(self.q2, self.G, self.K).transpose(1, 0, 2)    # (G, q2, K)
-            inner += np.einsum("gqa,gqb->gab", Ng, Ng)
-            L22inv = linalg.solve_triangular(d["L22"], np.eye(self.q2), lower=True)
-            Sinv = L22inv.T @ L22inv
+            S, M = d["S"], d["M"]
+            MT = M.T.tocsc() if sparse.issparse(M) else M.T
+            step = max(1, 4096 // K)                 # levels per chunk (memory ~ q2 x 4096)
+            for g0 in range(0, G, step):
+                g1 = min(G, g0 + step)
+                cols = MT[:, g0 * K:g1 * K]
+                Y = S.solve(cols.toarray() if sparse.issparse(cols) else cols)   # S^{-1} M_c'
+                Mc = M[g0 * K:g1 * K]
+                P = np.asarray(Mc @ Y).reshape(g1 - g0, K, g1 - g0, K)
+                idx = np.arange(g1 - g0)
+                inner[g0:g1] += P[idx, :, idx, :]
             for i, o in zip(self.rest, self.rest_offsets):
                 t = self.terms[i]
                 T = d["Ts"][i]
                 blocks = np.empty((t.n_levels, t.k, t.k))
-                for g in range(t.n_levels):
-                    sl = slice(o + g * t.k, o + (g + 1) * t.k)
-                    blocks[g] = T @ Sinv[sl, sl] @ T.T
+                step = max(1, 4096 // t.k)
+                for g0 in range(0, t.n_levels, step):
+                    g1 = min(t.n_levels, g0 + step)
+                    a, b = o + g0 * t.k, o + g1 * t.k
+                    E = np.zeros((self.q2, b - a))
+                    E[np.arange(a, b), np.arange(b - a)] = 1.0
+                    Y = S.solve(E)[a:b].reshape(g1 - g0, t.k, g1 - g0, t.k)
+                    idx = np.arange(g1 - g0)
+                    blocks[g0:g1] = T @ Y[idx, :, idx, :] @ T.T
                 out[i] = sigma ** 2 * blocks
         Ainv11 = np.transpose(Linv, (0, 2, 1)) @ inner @ Linv
         V = sigma ** 2 * (Tb @ Ainv11 @ Tb.T)
@@ -318,3 +432,41 @@ class LMMCore:
             b = sigma * rng.standard_normal((t.n_levels, t.k)) @ T.T
             y = y + np.einsum("nk,nk->n", t.Xr, b[t.codes])
         return y + sigma * rng.standard_normal(self.n)
+
+
+class _DenseSchur:
+    """Dense Cholesky factor of the Schur complement S (symmetric positive definite)."""
+
+    def __init__(self, S, lower_only=False):
+        # lower_only: only the lower triangle of S was filled (LAPACK reads no more)
+        self.L = linalg.cholesky(S, lower=True, check_finite=False)
+        d = np.diag(self.L)
+        if not np.all(np.isfinite(d)):
+            raise np.linalg.LinAlgError("Schur complement not positive definite")
+        self.logdet = 2.0 * float(np.sum(np.log(d)))
+
+    def solve(self, B):
+        return linalg.cho_solve((self.L, True), B, check_finite=False)
+
+
+class _SparseSchur:
+    """SuperLU factor of a sparse symmetric positive definite S.
+
+    Symmetric fill-reducing ordering (minimum degree on S) and no pivoting
+    (``diag_pivot_thresh=0``): for SPD S, ``P S P' = L U`` with ``U = D L'`` and D > 0, so the
+    log-determinant is ``sum log U_ii``. A non-positive pivot means S is not positive
+    definite (a failed evaluation, as in the dense path)."""
+
+    def __init__(self, S):
+        try:
+            self.lu = splinalg.splu(S, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                    options=dict(SymmetricMode=True))
+        except RuntimeError as exc:            # exactly singular
+            raise np.linalg.LinAlgError(str(exc)) from None
+        d = self.lu.U.diagonal()
+        if not np.all(d > 0):
+            raise np.linalg.LinAlgError("Schur complement not positive definite")
+        self.logdet = float(np.sum(np.log(d)))
+
+    def solve(self, B):
+        return self.lu.solve(np.asarray(B, dtype=np.float64))

@@ -9,8 +9,8 @@ decreasing number of levels, like lme4, so that parameter vectors line up with l
 import numpy as np
 
 from deconv._validation import as_1d_float, as_2d_float
-from deconv.hierarchical.formula import (FormulaError, evaluate, factor_codes,
-                                         is_categorical, parse_formula)
+from deconv.hierarchical.formula import (FormulaError, categorical_parts, evaluate,
+                                         factor_codes, is_categorical, parse_formula)
 
 __all__ = ["Design", "RandomTerm", "design_from_formula", "design_from_arrays"]
 
@@ -108,7 +108,7 @@ class Design:
 # ----------------------------------------------------------------------- formula route
 def _codes(values, name):
     arr = np.asarray(values)
-    if getattr(values, "cat", None) is None and arr.dtype.kind != "O":
+    if categorical_parts(values) is None and arr.dtype.kind not in "OUS":
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise ValueError(f"grouping factor {name!r} contains NaN/inf")
         levels, codes = np.unique(arr, return_inverse=True)
@@ -259,7 +259,7 @@ def design_from_arrays(y, X=None, groups=None, Z=None, *, correlated=True, offse
         if labels_arr.ndim != 1 or labels_arr.shape[0] != n:
             raise ValueError(f"groups[{name!r}] must be 1-D with {n} labels, got shape "
                              f"{labels_arr.shape}")
-        codes, levels = _codes(labels if getattr(labels, "cat", None) is not None else labels_arr,
+        codes, levels = _codes(labels if categorical_parts(labels) is not None else labels_arr,
                                name)
         z = None if Z is None else Z.get(name)
         if z is None:

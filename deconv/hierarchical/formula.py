@@ -286,9 +286,46 @@ def is_categorical(values):
     return arr.dtype.kind in "OUSb"
 
 
-def factor_codes(values, name):
-    """Integer codes 0..L-1 and level labels (sorted, as R does) of a grouping column."""
+def _as_number(label):
+    try:
+        v = float(label)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def sorted_levels(uniq):
+    """Order the distinct labels of a grouping column.
+
+    Labels that are all numeric strings (``"2"``, ``"10"``, ``"3.5"``) are sorted by their
+    value, so ``"2" < "10"`` (plain string sorting would give ``"10" < "2"``); ties in value
+    (``"1"``, ``"01"``) fall back to the string. Anything else keeps NumPy's sorted order.
+    """
+    levels = list(uniq)
+    if levels and all(isinstance(v, str) for v in levels):
+        nums = [_as_number(v) for v in levels]
+        if all(v is not None for v in nums):
+            levels = [lv for _, lv in sorted(zip(nums, levels))]
+    return levels
+
+
+def categorical_parts(values):
+    """The ``.codes``/``.categories`` holder of a pandas Categorical (a Series with the
+    ``category`` dtype or a bare ``pandas.Categorical``), else None."""
     cat = getattr(values, "cat", None)
+    if cat is not None:
+        return cat
+    if hasattr(values, "categories") and hasattr(values, "codes"):
+        return values
+    return None
+
+
+def factor_codes(values, name):
+    """Integer codes 0..L-1 and level labels of a grouping column.
+
+    Order: a pandas Categorical keeps its category order; numeric strings sort by value
+    (see :func:`sorted_levels`); other labels sort as R sorts a factor's levels."""
+    cat = categorical_parts(values)
     if cat is not None:  # pandas categorical: keep its level order, drop unused levels
         raw = np.asarray(cat.codes, dtype=np.int64)
         if np.any(raw < 0):
@@ -302,7 +339,7 @@ def factor_codes(values, name):
             raise ValueError(f"grouping factor {name!r} contains NaN/inf")
         if arr.dtype == object and any(v is None or (isinstance(v, float) and v != v) for v in arr):
             raise ValueError(f"grouping factor {name!r} contains missing values")
-        levels = list(np.unique(arr))
+        levels = sorted_levels(np.unique(arr))
     lookup = {lv: i for i, lv in enumerate(levels)}
     codes = np.fromiter((lookup[v] for v in arr), dtype=np.int64, count=len(arr))
     return codes, [str(lv) for lv in levels]

@@ -181,14 +181,29 @@ def _theta_from_psi(core, psi):
     return np.array(theta), sigma
 
 
+def _term_tags(terms):
+    """One label per random-effect term: the factor name, with ``.1``, ``.2``... for the
+    second, third... term on the same factor (``(1 | g) + (0 + x | g)``), as lme4 does."""
+    tags, seen = [], {}
+    for t in terms:
+        seen[t.factor] = seen.get(t.factor, 0) + 1
+        tags.append(t.factor if seen[t.factor] == 1 else f"{t.factor}.{seen[t.factor] - 1}")
+    return tags
+
+
+def _group_effect_table(term, modes, condvar, level):
+    """EffectTable of one term's conditional modes with +- z conditional-sd intervals."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    csd = np.sqrt(np.diagonal(condvar, axis1=1, axis2=2))
+    rows = [f"{lv}: {cn}" for lv in term.levels for cn in term.coef_names]
+    return EffectTable(rows, modes.ravel(), csd.ravel(), (modes - z * csd).ravel(),
+                       (modes + z * csd).ravel(), level=level,
+                       interval_method="conditional mode +- z * conditional sd")
+
+
 def _psi_names(core):
     names, kinds = [], []
-    seen = {}
-    for t in core.terms:
-        tag = t.factor
-        seen[tag] = seen.get(tag, 0) + 1
-        if seen[tag] > 1:
-            tag = f"{tag}.{seen[tag] - 1}"
+    for t, tag in zip(core.terms, _term_tags(core.terms)):
         for cn in t.coef_names:
             names.append(f"{tag}: sd({cn})")
             kinds.append("sd")
@@ -239,13 +254,7 @@ class LinearMixedResult(HierarchicalResult):
         if method == "profile":
             crit = check_choice(criterion, "criterion", ("reml", "ml")) if criterion else None
             use_reml = self.reml if crit is None else crit == "reml"
-            idx = None
-            if which is not None:
-                names = self.variance_components.names
-                bad = [w for w in which if w not in names]
-                if bad:
-                    raise ValueError(f"which: unknown component(s) {bad}; choose from {names}")
-                idx = [names.index(w) for w in which]
+            idx = _component_indices(self.variance_components.names, which)
             lo, hi = _profile_intervals(self._core, self.theta, self.sigma, use_reml, level, idx)
             im = f"profile likelihood ({'REML' if use_reml else 'ML'} deviance)"
         else:
@@ -263,12 +272,50 @@ class LinearMixedResult(HierarchicalResult):
         return self.variance_components
 
 
+def _component_indices(names, which):
+    """Positions of the components named in ``which`` (None: all), or a ValueError."""
+    if which is None:
+        return None
+    bad = [w for w in which if w not in names]
+    if bad:
+        raise ValueError(f"which: unknown component(s) {bad}; choose from {names}")
+    return [names.index(w) for w in which]
+
+
 def _profile_intervals(core, theta, sigma, reml, level, which=None):
     """Profile-likelihood intervals for the sd/cor components (all, or the indices ``which``)."""
     psi_hat = _psi_from_theta(core, theta, sigma)
-    names, kinds = _psi_names(core)
+    _, kinds = _psi_names(core)
+
+    def dev_psi(psi, extra):
+        th, s = _theta_from_psi(core, psi)
+        if th is None or not np.all(np.isfinite(th)) or s <= 0:
+            return np.inf
+        return core.deviance_sigma(th, s, reml)
+
+    return profile_limits(dev_psi, psi_hat, kinds, np.zeros(0), psi_hat[-1],
+                          core.deviance_sigma(theta, sigma, reml), level, which)
+
+
+def profile_limits(deviance, psi_hat, kinds, extra_hat, scale, dmin, level, which=None):
+    """Profile-likelihood limits of each component of ``psi`` (sds and correlations).
+
+    Shared by the linear (REML/ML deviance) and generalised (Laplace deviance) mixed models.
+    For component j the profile is ``min over the others of deviance(psi, extra)`` with
+    ``psi_j`` fixed; the limits are where it rises ``chi2_1(level)`` above ``dmin``.
+    Boundary-aware: an sd whose profile does not cross below its estimate (or that is
+    estimated at 0) gets the lower limit 0; a correlation that does not cross gets -1/+1.
+
+    Parameters
+    ----------
+    deviance : callable ``(psi, extra) -> float`` (inf where undefined)
+    psi_hat : (m,) estimates; kinds : "sd"/"cor" per entry
+    extra_hat : (e,) other parameters optimised freely in each profile (e.g. fixed effects)
+    scale : typical size of an sd (bounds the search: 1e-8 .. 1e4 times it)
+    dmin : deviance at the optimum
+    """
     kinds = np.array(kinds)
-    dmin = core.deviance_sigma(theta, sigma, reml)
+    m, ne = psi_hat.size, extra_hat.size
     crit = stats.chi2.ppf(level, 1)
 
     # unconstrained transform: log for sds, atanh for correlations
@@ -279,43 +326,44 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
     def from_eta(eta, idx):
         return np.where(kinds[idx] == "sd", np.exp(eta), np.tanh(eta))
 
-    def dev_psi(psi):
-        th, s = _theta_from_psi(core, psi)
-        if th is None or not np.all(np.isfinite(th)) or s <= 0:
-            return np.inf
-        return core.deviance_sigma(th, s, reml)
-
-    lower, upper = np.full(psi_hat.size, np.nan), np.full(psi_hat.size, np.nan)
+    lower, upper = np.full(m, np.nan), np.full(m, np.nan)
     eta_hat = to_eta(np.where(np.isnan(psi_hat), 0.0, psi_hat))
-    ls = np.log(psi_hat[-1])
-    eta_lo = np.where(kinds == "sd", ls + np.log(1e-8), -7.0)
-    eta_hi = np.where(kinds == "sd", ls + np.log(1e4), 7.0)
-    for j in (range(psi_hat.size) if which is None else which):
+    ls = np.log(scale)
+    eta_lo = np.r_[np.where(kinds == "sd", ls + np.log(1e-8), -7.0), np.full(ne, -np.inf)]
+    eta_hi = np.r_[np.where(kinds == "sd", ls + np.log(1e4), 7.0), np.full(ne, np.inf)]
+    start_all = np.r_[eta_hat, extra_hat]
+    for j in (range(m) if which is None else which):
         if not np.isfinite(psi_hat[j]):
             continue
-        others = np.array([i for i in range(psi_hat.size) if i != j])
-        state = {"eta": eta_hat[others].copy()}
+        others = np.array([i for i in range(m) if i != j], dtype=int)
+        free = np.r_[others, m + np.arange(ne)].astype(int)
+        state = {"eta": start_all[free].copy()}
+        bnds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
+                for lo, hi in zip(eta_lo[free], eta_hi[free])]
 
         def prof(v):
             def obj(e):
-                full = np.empty(psi_hat.size)
+                full = np.empty(m)
                 with np.errstate(over="ignore", invalid="ignore"):   # far-out trial points
-                    full[others] = from_eta(e, others)
+                    full[others] = from_eta(e[:others.size], others)
                 full[j] = v
                 if not np.all(np.isfinite(full)):
                     return np.inf
-                return dev_psi(full)
+                return deviance(full, e[others.size:])
 
-            # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
-            # residual sds, |atanh(cor)| <= 7)
-            best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[others], eta_hi[others]),
-                                     method="L-BFGS-B",
-                                     bounds=list(zip(eta_lo[others], eta_hi[others])),
-                                     options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
-            if np.isfinite(best.fun):
-                state["eta"] = best.x
+            if free.size:
+                # bounded quasi-Newton: keeps trial points finite (log-sd within 1e-8..1e4
+                # times the scale, |atanh(cor)| <= 7)
+                best = optimize.minimize(obj, np.clip(state["eta"], eta_lo[free], eta_hi[free]),
+                                         method="L-BFGS-B", bounds=bnds,
+                                         options=dict(gtol=1e-6, ftol=1e-13, maxiter=300))
+                fun = best.fun
+                if np.isfinite(fun):
+                    state["eta"] = best.x
+            else:
+                fun = obj(np.zeros(0))
             # the profile can never lie below the global minimum
-            return max(best.fun - dmin, 0.0) - crit
+            return max(fun - dmin, 0.0) - crit
 
         est = psi_hat[j]
         is_sd = kinds[j] == "sd"
@@ -325,7 +373,7 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         if is_sd and est <= 0:
             lower[j] = 0.0
         if is_sd:   # an sd on the boundary (0): start just above it, on the residual scale
-            x_hat = np.log(est) if est > 0 else np.log(1e-6 * psi_hat[-1])
+            x_hat = np.log(est) if est > 0 else np.log(1e-6 * scale)
         else:
             x_hat = np.arctanh(np.clip(est, -0.999999, 0.999999))
         to_v = np.exp if is_sd else np.tanh
@@ -333,7 +381,7 @@ def _profile_intervals(core, theta, sigma, reml, level, which=None):
         for side, out in ((-1, lower), (1, upper)):
             if is_sd and est <= 0 and side < 0:
                 continue
-            state["eta"] = eta_hat[others].copy()
+            state["eta"] = start_all[free].copy()
 
             def zeta(x):
                 val = prof(to_v(x)) + crit
@@ -456,7 +504,7 @@ def _raw_group_estimates(core, beta, term):
 # ------------------------------------------------------------------------ public API
 def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correlated=True,
         reml=True, level=0.95, ci_method=None, ddf="satterthwaite", n_boot=200, rng=None,
-        method_reason=None):
+        method_reason=None, schur="auto"):
     """Fit a linear mixed model by REML (default) or ML.
 
     .. math::
@@ -485,6 +533,12 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
         "residual" uses n - p; "none" gives normal-based z intervals).
     n_boot, rng :
         Parametric bootstrap size and random generator (``ci_method="bootstrap"``).
+    schur : {"auto", "dense", "cholesky", "splu"}
+        Linear algebra for designs with several grouping factors (the Schur complement of
+        the secondary factors; see :mod:`deconv.hierarchical._lmmcore`). All give the same
+        fit to rounding; "auto" picks dense arrays for small designs, a sparse assembly
+        with a dense Cholesky factor for crossed factors with thousands of levels, and
+        SuperLU when the Schur complement is large and sparse.
 
     Returns
     -------
@@ -517,7 +571,8 @@ def lmm(formula=None, data=None, *, y=None, X=None, groups=None, Z=None, correla
         raise ValueError("the model has no random-effect terms; use ordinary least squares")
     if design.n <= design.p + 1:
         raise ValueError(f"too few observations ({design.n}) for {design.p} fixed effects")
-    core = LMMCore(design)
+    schur = check_choice(schur, "schur", ("auto", "dense", "cholesky", "splu"))
+    core = LMMCore(design, schur=schur)
     theta, dev, converged = _minimize_theta(core, reml, core.theta0.copy())
     return _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, rng,
                      method_reason)
@@ -579,19 +634,9 @@ def _assemble(core, theta, dev, converged, reml, level, ddf, ci_method, n_boot, 
     # group effects
     modes = core.conditional_modes(d)
     condvar = core.conditional_variances(d, sigma)
-    z = stats.norm.ppf(0.5 + level / 2)
     group_effects, raw, random_effects, condvars = {}, {}, {}, {}
-    seen = {}
-    for t, bm, cv in zip(core.terms, modes, condvar):
-        tag = t.factor
-        seen[tag] = seen.get(tag, 0) + 1
-        if seen[tag] > 1:
-            tag = f"{tag}.{seen[tag] - 1}"
-        csd = np.sqrt(np.diagonal(cv, axis1=1, axis2=2))
-        rows = [f"{lv}: {cn}" for lv in t.levels for cn in t.coef_names]
-        group_effects[tag] = EffectTable(rows, bm.ravel(), csd.ravel(), (bm - z * csd).ravel(),
-                                         (bm + z * csd).ravel(), level=level,
-                                         interval_method="conditional mode +- z * conditional sd")
+    for t, tag, bm, cv in zip(core.terms, _term_tags(core.terms), modes, condvar):
+        group_effects[tag] = _group_effect_table(t, bm, cv, level)
         raw[tag] = _raw_group_estimates(core, beta, t).ravel()
         random_effects[tag] = bm
         condvars[tag] = cv
