@@ -41,7 +41,8 @@ DEF T_SD = 3       # offset of log sd in q
 DEF T_CPC = 4      # offset of the CPCs in q (-1: uncorrelated)
 DEF T_Z = 5        # offset of z in q
 DEF T_SCR = 6      # offset of the term's scratch
-DEF T_NCOL = 7
+DEF T_CENT = 7     # 1: centred (q holds b itself, b_j ~ N(0, Sigma)); 0: non-centred (q holds z)
+DEF T_NCOL = 8
 
 # prior vector
 DEF P_BETA_SD = 0
@@ -71,6 +72,7 @@ cdef struct Mixed:
     int family
     Py_ssize_t fam_off      # offset of the family block in q
     Py_ssize_t lat_off      # offset of the latent block (-1: none)
+    int lat_marg            # 1: latent covariate integrated out (Gaussian families)
     Py_ssize_t latent_col   # column of X that is latent (-1: none)
     Py_ssize_t icpt_col     # column of X that is the intercept (-1: none)
     Py_ssize_t dim
@@ -124,6 +126,41 @@ cdef inline double scale_prior(double ls, double A, double df, double* g) noexce
     return -0.5 * (df + 1.0) * log1p(u / df) + ls
 
 
+cdef void centred_prior(const double* q, double* grad, const double* L, double* Mm,
+                        const double* sd, double* B, Py_ssize_t qk, Py_ssize_t Jk,
+                        Py_ssize_t osd, Py_ssize_t oz, double* lp) noexcept nogil:
+    # centred term: b_j = q[oz + j qk ..] ~ N(0, Sigma), Sigma = D L L' D, D = diag(sd).
+    # With v = b / sd and z = L^{-1} v, a = L^{-T} z:  log p = -z'z/2 - J sum log(sd_c L_cc),
+    # d/db = -a / sd, d/dlog sd_c = a_c v_c - J, d/dL_rc = a_r z_c - J [r = c] / L_cc.
+    cdef Py_ssize_t j, c, r
+    cdef double acc
+    cdef double* z = B + Jk * qk * 2      # two spare rows of qk doubles after GB (scratch)
+    cdef double* a = z + qk
+    for j in range(Jk):
+        for c in range(qk):
+            B[j * qk + c] = q[oz + j * qk + c]
+        for c in range(qk):
+            acc = B[j * qk + c] / sd[c]
+            for r in range(c):
+                acc -= L[c * qk + r] * z[r]
+            z[c] = acc / L[c * qk + c]
+            lp[0] -= 0.5 * z[c] * z[c]
+        for c in range(qk - 1, -1, -1):
+            acc = z[c]
+            for r in range(c + 1, qk):
+                acc -= L[r * qk + c] * a[r]
+            a[c] = acc / L[c * qk + c]
+        for c in range(qk):
+            grad[oz + j * qk + c] = -a[c] / sd[c]
+            grad[osd + c] += a[c] * B[j * qk + c] / sd[c]
+            for r in range(c, qk):
+                Mm[r * qk + c] += a[r] * z[c]
+    for c in range(qk):
+        lp[0] -= Jk * (log(sd[c]) + log(L[c * qk + c]))
+        grad[osd + c] -= Jk
+        Mm[c * qk + c] -= Jk / L[c * qk + c]
+
+
 cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
     cdef Mixed* M = <Mixed*> ctx
     cdef const double* pri = M.pri
@@ -142,7 +179,8 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
     cdef double lp = 0.0, eta, G, res, v, w, cc, acc, gtmp = 0.0, bsd, a_i
     cdef double sigma = 1.0, isig2 = 1.0, nu = 1.0, ss = 0.0, dls = 0.0, dnu = 0.0
     cdef double mux = 0.0, sx = 1.0, isx2 = 1.0, xi = 0.0, ssx = 0.0, gmux = 0.0
-    cdef double tau_s = 0.0, s2, tq
+    cdef double tau_s = 0.0, s2, tq, Sx = 1.0, gSx = 0.0, aa, lam, mm, kk, hh, su2, sig2
+    cdef bint marg = M.lat_marg != 0
     cdef int fam = M.family
 
     work = <double*> malloc((M.scratch + 2 * M.H + 1) * sizeof(double))
@@ -185,6 +223,9 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
                     cc *= 1.0 - w * w
                     t += 1
                 L[r * qk + r] = sqrt(cc)
+        if T[T_CENT]:
+            centred_prior(q, grad, L, Mm, sd, B, qk, Jk, osd, oz, &lp)
+            continue
         for j in range(Jk):
             for c in range(qk):
                 acc = 0.0
@@ -217,7 +258,8 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
     if lo >= 0:
         mux = q[lo]
         sx = exp(q[lo + 1])
-        isx2 = 1.0 / (sx * sx)
+        Sx = sx * sx
+        isx2 = 1.0 / Sx
         v = mux - pri[P_MU_X_MEAN]
         lp -= 0.5 * v * v / (pri[P_MU_X_SD] * pri[P_MU_X_SD])
         grad[lo] = -v / (pri[P_MU_X_SD] * pri[P_MU_X_SD])
@@ -229,9 +271,11 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
         eta = M.off[i]
         for c in range(p):
             eta += M.X[i * p + c] * q[c]
-        if lc >= 0:
+        if lc >= 0 and not marg:
             xi = M.W[i] + M.su[i] * q[lo + 2 + i]
             eta += (xi - M.X[i * p + lc]) * q[lc]
+        elif marg:
+            eta -= M.X[i * p + lc] * q[lc]
         for k in range(K):
             T = M.terms + k * T_NCOL
             qk, zc = T[T_Q], T[T_ZCOL]
@@ -239,7 +283,35 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
             j = M.codes[i * K + k]
             for c in range(qk):
                 eta += M.Z[i * Qt + zc + c] * B[j * qk + c]
-        if fam == F_GAUSS:
+        if marg:
+            # latent x_i integrated out: W_i ~ N(mu_x, a_i), a_i = sx^2 + su_i^2, and
+            # y_i | W_i ~ N(eta0_i + gamma m_i, gamma^2 k_i + sigma_i^2) with lam = sx^2 / a_i,
+            # m_i = mu_x + lam (W_i - mu_x), k_i = lam su_i^2 (conjugate normal update)
+            if fam == F_GAUSS:
+                sig2 = sigma * sigma
+            else:
+                j = M.hg[i]
+                sig2 = exp(2.0 * lsg[j])
+            su2 = M.su[i] * M.su[i]
+            v = M.W[i] - mux
+            aa = Sx + su2
+            lam = Sx / aa
+            mm = mux + lam * v
+            kk = lam * su2
+            s2 = q[lc] * q[lc] * kk + sig2
+            res = M.y[i] - eta - q[lc] * mm
+            G = res / s2
+            hh = 0.5 * (G * G - 1.0 / s2)
+            lp += -0.5 * log(aa) - 0.5 * v * v / aa - 0.5 * log(s2) - 0.5 * res * G
+            grad[lc] += G * mm + hh * 2.0 * q[lc] * kk
+            gmux += v / aa + G * q[lc] * (1.0 - lam)
+            gSx += (-0.5 / aa + 0.5 * v * v / (aa * aa) + G * q[lc] * v * su2 / (aa * aa)
+                    + hh * q[lc] * q[lc] * su2 * su2 / (aa * aa))
+            if fam == F_GAUSS:
+                dls += 2.0 * sig2 * hh
+            else:
+                hacc[j] += 2.0 * sig2 * hh
+        elif fam == F_GAUSS:
             res = M.y[i] - eta
             ss += res * res
             G = res * isig2
@@ -266,8 +338,9 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
             lp += M.y[i] * eta - v
             G = M.y[i] - v
         for c in range(p):
-            grad[c] += G * M.X[i * p + c]
-        if lc >= 0:
+            if c != lc or not marg:
+                grad[c] += G * M.X[i * p + c]
+        if lc >= 0 and not marg:
             grad[lc] += G * (xi - M.X[i * p + lc])
             # x_i = W_i + su_i u_i: structural prior, measurement N(0, 1) on u, likelihood
             v = xi - mux
@@ -284,7 +357,9 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
                 GB[j * qk + c] += G * M.Z[i * Qt + zc + c]
 
     # ---- family parameters: the sums
-    if fam == F_GAUSS:
+    if fam == F_GAUSS and marg:
+        grad[fo] += dls
+    elif fam == F_GAUSS:
         lp += -n * q[fo] - 0.5 * ss * isig2
         grad[fo] += -n + ss * isig2
     elif fam == F_STUDENT:
@@ -300,7 +375,10 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
             grad[fo] += hacc[j]
             grad[fo + 1] += tau_s * hacc[j] * q[fo + 2 + j]
             grad[fo + 2 + j] = tau_s * hacc[j] - q[fo + 2 + j]
-    if lo >= 0:
+    if lo >= 0 and marg:
+        grad[lo] += gmux
+        grad[lo + 1] += 2.0 * Sx * gSx
+    elif lo >= 0:
         lp += -n * q[lo + 1] - 0.5 * ssx * isx2
         grad[lo] += gmux * isx2
         grad[lo + 1] += -n + ssx * isx2
@@ -314,7 +392,11 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
         sd = Mm + qk * qk
         B = sd + qk
         GB = B + Jk * qk
-        for j in range(Jk):
+        if T[T_CENT]:
+            # likelihood gradient straight onto b; the prior's parts are already in place
+            for j in range(Jk * qk):
+                grad[oz + j] += GB[j]
+        for j in range(Jk if not T[T_CENT] else 0):
             for c in range(qk):
                 # d/d log sd_c: G_c * b_c (b_c = sd_c (L z)_c)
                 grad[osd + c] += GB[j * qk + c] * B[j * qk + c]
@@ -353,9 +435,9 @@ cdef class MixedKernel:
 
     def __init__(self, Py_ssize_t dim, y, X, Z, codes, terms, off, trials, hg, Py_ssize_t H,
                  int family, Py_ssize_t fam_off, Py_ssize_t lat_off, Py_ssize_t latent_col,
-                 Py_ssize_t icpt_col, W, su, priors, Py_ssize_t scratch):
+                 Py_ssize_t icpt_col, W, su, priors, Py_ssize_t scratch, int lat_marg=0):
         self.args = (dim, y, X, Z, codes, terms, off, trials, hg, H, family, fam_off, lat_off,
-                     latent_col, icpt_col, W, su, priors, scratch)
+                     latent_col, icpt_col, W, su, priors, scratch, lat_marg)
         cdef const double[::1] yv = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         cdef const double[::1] Xv = np.ascontiguousarray(X, dtype=np.float64).reshape(-1)
         cdef const double[::1] Zv = np.ascontiguousarray(Z, dtype=np.float64).reshape(-1)
@@ -384,6 +466,7 @@ cdef class MixedKernel:
         self.data.family = family
         self.data.fam_off = fam_off
         self.data.lat_off = lat_off
+        self.data.lat_marg = lat_marg
         self.data.latent_col = latent_col
         self.data.icpt_col = icpt_col
         self.data.dim = dim

@@ -41,7 +41,7 @@ def _stan_cholesky_lp(y, K, eta):
 
 
 def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, W=None, su=None,
-         lc=None, icpt=None, pri=None):
+         lc=None, icpt=None, pri=None, centered=None, marg=False):
     """Log density (up to a constant) of MixedModel written out directly."""
     P = dict(beta_sd=10.0, sd_scale=5.0, sd_df=0.0, lkj_eta=2.0, sigma_scale=5.0, nu_shape=2.0,
              nu_rate=0.1, tau_s_scale=1.0, mu_x_sd=10.0, sigma_x_scale=5.0, intercept_sd=10.0)
@@ -54,7 +54,7 @@ def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, 
     Xe = X.copy()
     k0 = p
     blocks = []
-    for codes, Z, corr in terms:
+    for k, (codes, Z, corr) in enumerate(terms):
         q = Z.shape[1]
         J = codes.max() + 1
         ls = z[k0:k0 + q]; k0 += q
@@ -67,8 +67,13 @@ def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, 
         else:
             L = np.eye(q)
         zz = z[k0:k0 + J * q].reshape(J, q); k0 += J * q
-        lp -= 0.5 * np.sum(zz ** 2)
-        b = (zz @ L.T) * s
+        if centered is not None and centered[k]:
+            b = zz                 # centred: b_j ~ N(0, D L L' D)
+            Sig = (s[:, None] * L) @ (s[:, None] * L).T
+            lp += np.sum(stats.multivariate_normal(np.zeros(q), Sig).logpdf(b))
+        else:
+            lp -= 0.5 * np.sum(zz ** 2)
+            b = (zz @ L.T) * s
         blocks.append(np.sum(Z * b[codes], axis=1))
     k = k0
     if family in ("gaussian", "student-t"):
@@ -86,9 +91,23 @@ def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, 
         sg = s0 * np.exp(ts * wv)
     if lc is not None:
         mux, sx = z[k], np.exp(z[k + 1])
+        lp += -0.5 * ((mux - W.mean()) / P["mu_x_sd"]) ** 2 + _half(sx, P["sigma_x_scale"], 0) + z[k + 1]
+        if marg:
+            # (W_i, y_i) bivariate normal with x_i integrated out
+            Xe[:, lc] = 0.0
+            eta0 = off + Xe @ beta + sum(blocks)
+            g = beta[lc]
+            s2 = sig ** 2 if family == "gaussian" else sg[hg] ** 2
+            cov = np.empty((n, 2, 2))
+            cov[:, 0, 0] = sx ** 2 + su ** 2
+            cov[:, 0, 1] = cov[:, 1, 0] = g * sx ** 2
+            cov[:, 1, 1] = g * g * sx ** 2 + s2
+            mean = np.column_stack([np.full(n, mux), eta0 + g * mux])
+            lp += sum(stats.multivariate_normal(mean[i], cov[i]).logpdf([W[i], y[i]])
+                      for i in range(n))
+            return lp
         u = z[k + 2:k + 2 + n]
         xi = W + su * u
-        lp += -0.5 * ((mux - W.mean()) / P["mu_x_sd"]) ** 2 + _half(sx, P["sigma_x_scale"], 0) + z[k + 1]
         lp += np.sum(stats.norm.logpdf(xi, mux, sx)) - 0.5 * u @ u
         Xe[:, lc] = xi
     eta = off + Xe @ beta + sum(blocks)
@@ -129,8 +148,10 @@ def _problem(rng, family, latent=False):
     return y, X, terms, kw
 
 
-CASES = [("gaussian", {}), ("student-t", {}), ("student-t", {"nu": 5.0}), ("group-sd", {}),
+CASES = [("gaussian", {}), ("gaussian", {"centered": [True, False, True]}),
+         ("binomial", {"centered": [True, True, False]}), ("student-t", {}), ("student-t", {"nu": 5.0}), ("group-sd", {}),
          ("binomial", {}), ("poisson", {}), ("gaussian", {"latent": True}),
+         ("gaussian", {"latent": True, "marginalize": False}), ("group-sd", {"latent": True}),
          ("poisson", {"latent": True})]
 
 
@@ -142,10 +163,12 @@ def test_compiled_density_matches_twin_and_finite_differences(family, opts):
     y, X, terms, kw = _problem(rng, family, latent)
     kw.update(opts)
     pri = {"sd_df": 3.0, "lkj_eta": 1.5} if family == "gaussian" and not latent else None
+    cent = kw.get("centered")
     m = MixedModel(y, X, terms, family, intercept_col=0, priors=pri, **kw)
     tw = dict(trials=kw.get("trials"), offset=kw.get("offset"), nu=kw.get("nu"),
               hg=kw.get("sd_groups"), W=X[:, 2] if latent else None, su=kw.get("error_sd"),
-              lc=2 if latent else None, icpt=0, pri=pri)
+              lc=2 if latent else None, icpt=0, pri=pri, centered=cent,
+              marg=latent and m.marginalize)
     diffs = []
     for _ in range(3):
         z = rng.normal(0, 0.6, m.dim)

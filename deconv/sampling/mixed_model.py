@@ -25,7 +25,11 @@ codes, crossed ones as two terms). Families:
 
 Latent covariate (optional): column ``latent_col`` of ``X`` holds an error-prone
 measurement :math:`W_i = \xi_i + U_i`, :math:`U_i \sim N(0, s_{u,i}^2)` known, of the true
-covariate :math:`\xi_i \sim N(\mu_x, \sigma_x^2)` that enters :math:`\eta_i` in its place;
+covariate :math:`\xi_i \sim N(\mu_x, \sigma_x^2)` that enters :math:`\eta_i` in its place.
+With a Gaussian family the :math:`\xi_i` are integrated out in closed form (``marginalize``,
+the default there): :math:`(W_i, y_i)` is bivariate normal given the rest, which removes the
+funnel between :math:`\sigma` and the :math:`\xi_i`; draws report
+:math:`\hat x_i = E[\xi_i \mid W_i, y_i, \theta]`. Otherwise
 :math:`\xi_i = W_i + s_{u,i} u_i` is sampled through :math:`u_i` (measurement-centred: the
 posterior of :math:`u_i` has sd at most 1 whatever the error size).
 
@@ -123,6 +127,10 @@ class MixedModel:
         Column of ``X`` that is the intercept (gets ``intercept_sd``).
     priors : dict, optional
         Overrides of :data:`DEFAULT_PRIORS`.
+    centered : bool or list of bool, optional
+        Per term: sample the effects :math:`b_{k,j}` themselves (centred, better when every
+        level has much data) instead of :math:`z_{k,j}` (non-centred, the default, better when
+        levels have little data: no funnel between a small sd and its effects).
 
     Examples
     --------
@@ -141,12 +149,13 @@ class MixedModel:
 
     def __init__(self, y, X, terms, family="gaussian", *, trials=None, offset=None, nu=None,
                  sd_groups=None, latent_col=None, error_sd=None, intercept_col=None,
-                 priors=None):
+                 priors=None, centered=None, marginalize=None):
         from deconv._kernels._mixed_models import MixedKernel
         self._init_args = (y, X, terms, family)
         self._init_kw = dict(trials=trials, offset=offset, nu=nu, sd_groups=sd_groups,
                              latent_col=latent_col, error_sd=error_sd,
-                             intercept_col=intercept_col, priors=priors)
+                             intercept_col=intercept_col, priors=priors, centered=centered,
+                             marginalize=marginalize)
         self.family = check_choice(family, "family", tuple(FAMILIES))
         y = as_1d_float(y, "y")
         n = y.size
@@ -188,9 +197,12 @@ class MixedModel:
         self.intercept_col = intercept_col
 
         # random-effect terms: layout of the unconstrained vector and the scratch
+        if centered is not None:
+            centered = [bool(c) for c in np.broadcast_to(np.asarray(centered), (len(terms),))]
         off, scratch = p, 0
         rows, Zs, codes_all = [], [], []
         self.terms = []
+        self.centered = []
         zcol = 0
         for k, term in enumerate(terms):
             try:
@@ -216,8 +228,12 @@ class MixedModel:
             info["z"] = off
             off += J * q
             info["scratch"] = scratch
-            scratch += 2 * q * q + q + 2 * J * q
-            rows.append([q, J, zcol, info["sd"], info["cpc"], info["z"], info["scratch"]])
+            cent = bool(centered[k]) if centered is not None else False
+            info["centered"] = cent
+            self.centered.append(cent)
+            scratch += 2 * q * q + q + 2 * J * q + 2 * q
+            rows.append([q, J, zcol, info["sd"], info["cpc"], info["z"], info["scratch"],
+                         int(cent)])
             Zs.append(Zk)
             codes_all.append(c)
             zcol += q
@@ -225,7 +241,7 @@ class MixedModel:
         K = len(self.terms)
         Zm = np.column_stack(Zs) if K else np.zeros((n, 1))
         codes_m = np.column_stack(codes_all) if K else np.zeros((n, 1), np.int64)
-        term_rows = np.array(rows, dtype=np.int64) if K else np.zeros((1, 7), np.int64)
+        term_rows = np.array(rows, dtype=np.int64) if K else np.zeros((1, 8), np.int64)
 
         # family block
         self.fam_off = off
@@ -251,6 +267,7 @@ class MixedModel:
                 raise ValueError(f"sd_groups must be {n} non-negative integers")
             hg = hg.astype(np.int64)
             H = int(hg.max()) + 1
+            self._sd_groups = hg
             off += 2 + H
         elif sd_groups is not None:
             raise ValueError("sd_groups applies to family='group-sd' only")
@@ -260,6 +277,7 @@ class MixedModel:
         W, su = np.zeros(1), np.zeros(1)
         self.latent_col = -1 if latent_col is None else int(latent_col)
         self.lat_off = -1
+        self.marginalize = False
         if latent_col is not None:
             if not 0 <= self.latent_col < p or self.latent_col == intercept_col:
                 raise ValueError("latent_col must be a non-intercept column of X")
@@ -270,7 +288,12 @@ class MixedModel:
                 raise ValueError("error_sd must be finite and positive")
             W = X[:, self.latent_col].copy()
             self.lat_off = off
-            off += 2 + n
+            can = self.family in ("gaussian", "group-sd")
+            self.marginalize = can if marginalize is None else bool(marginalize)
+            if self.marginalize and not can:
+                raise ValueError("marginalize=True needs a Gaussian family (the latent "
+                                 "covariate integrates out in closed form only there)")
+            off += 2 if self.marginalize else 2 + n
             if pri["mu_x_mean"] is None:
                 pri["mu_x_mean"] = float(W.mean())
         elif error_sd is not None:
@@ -283,7 +306,10 @@ class MixedModel:
         self.kernel = MixedKernel(off, y, X, Zm, codes_m, term_rows, offset, trials, hg, H,
                                   FAMILIES[self.family], self.fam_off, self.lat_off,
                                   self.latent_col, -1 if intercept_col is None else intercept_col,
-                                  W, su, np.array(pvec), scratch)
+                                  W, su, np.array(pvec), scratch, int(self.marginalize))
+        self._X, self._Z, self._codes, self._y = X, [t_[1] for t_ in terms], \
+            [np.asarray(t_[0], dtype=np.int64) for t_ in terms], y
+        self._offset = offset
         self.names = self._names()
 
     # ---------------------------------------------------------------- sampler interface
@@ -320,7 +346,8 @@ class MixedModel:
             zz = z[..., t["z"]:t["z"] + J * q].reshape(lead + (J, q))
             out[f"sd[{k}]"] = sd
             out[f"cor[{k}]"] = L @ np.swapaxes(L, -1, -2)
-            out[f"b[{k}]"] = sd[..., None, :] * np.einsum("...rc,...jc->...jr", L, zz)
+            out[f"b[{k}]"] = zz.copy() if t["centered"] else \
+                sd[..., None, :] * np.einsum("...rc,...jc->...jr", L, zz)
         fo = self.fam_off
         if self.family in ("gaussian", "student-t"):
             out["sigma"] = np.exp(z[..., fo])
@@ -335,8 +362,34 @@ class MixedModel:
             lo = self.lat_off
             out["mu_x"] = z[..., lo]
             out["sigma_x"] = np.exp(z[..., lo + 1])
-            out["x"] = self.W + self.error_sd * z[..., lo + 2:lo + 2 + self.n]
+            if self.marginalize:
+                out["x"] = self._latent_mean(out)
+            else:
+                out["x"] = self.W + self.error_sd * z[..., lo + 2:lo + 2 + self.n]
         return out
+
+    def _latent_mean(self, u):
+        """E[x_i | W_i, y_i, parameters] for the marginalised latent covariate (..., n): the
+        posterior mean of x_i is its average over draws (Rao-Blackwellised)."""
+        lc = self.latent_col
+        beta = u["beta"]
+        Xo = self._X.copy()
+        Xo[:, lc] = 0.0
+        eta0 = self._offset + beta @ Xo.T
+        for k, (Z, c) in enumerate(zip(self._Z, self._codes)):
+            b = u[f"b[{k}]"]
+            eta0 = eta0 + np.einsum("...iq,iq->...i", b[..., c, :],
+                                    np.asarray(Z, dtype=np.float64).reshape(self.n, -1))
+        sig2 = (u["sigma"][..., None] ** 2 if self.family == "gaussian"
+                else u["sigma_groups"][..., self._sd_groups] ** 2)
+        mux, Sx = u["mu_x"][..., None], u["sigma_x"][..., None] ** 2
+        su2 = self.error_sd ** 2
+        lam = Sx / (Sx + su2)
+        m = mux + lam * (self.W - mux)
+        k = lam * su2
+        g = beta[..., lc:lc + 1]
+        prec = 1.0 / k + g * g / sig2
+        return (m / k + g * (self._y - eta0) / sig2) / prec
 
     def _names(self):
         names = [f"beta[{c}]" for c in range(self.p)]
@@ -352,7 +405,8 @@ class MixedModel:
         elif self.family == "group-sd":
             names += ["sigma_0", "tau_s"] + [f"sigma_groups[{h}]" for h in range(self.n_sd_groups)]
         if self.lat_off >= 0:
-            names += ["mu_x", "sigma_x"] + [f"x[{i}]" for i in range(self.n)]
+            names += ["mu_x", "sigma_x"] + [(f"x_hat[{i}]" if self.marginalize else f"x[{i}]")
+                                            for i in range(self.n)]
         return names
 
     def constrain(self, z):
