@@ -153,7 +153,7 @@ def test_nested_factors_agree_with_reml():
 
 def test_student_t_residuals_with_correlated_slopes():
     rng = np.random.default_rng(14)
-    df = _sim_correlated(rng, J=25, m=12)
+    df = _sim_correlated(rng, J=15, m=10)
     # replace the normal residuals by t_4 ones (scale 0.5)
     r = df["y"] - (1 + 0.5 * df["x"])
     df["y"] = df["y"] + 0.5 * rng.standard_t(4, len(df)) - (r - r.groupby(df["g"]).transform("mean"))
@@ -163,14 +163,15 @@ def test_student_t_residuals_with_correlated_slopes():
     _within(res.fixed_effects, {"(Intercept)": 1.0, "x": 0.5})
     nu = res.variance_components["Residual: nu"]
     assert 2 < nu["estimate"] < 15
-    fixed = fit_sampler("y ~ x + (x | g)", df, residual="student-t", nu=4.0, rng=4, **RUN)
+    _within(res.variance_components, {"Residual: scale": 0.5})
+    fixed = fit_sampler("y ~ x + (x | g)", df, residual="student-t", nu=4.0, rng=4, chains=2,
+                        warmup=200, draws=200, warn=False)
     assert "Residual: nu" not in fixed.variance_components.names
-    _within(fixed.variance_components, {"Residual: scale": 0.5})
 
 
 def test_binomial_random_slope_recovers_truth_and_agrees_with_laplace():
     rng = np.random.default_rng(15)
-    J, m = 40, 12
+    J, m = 30, 10
     g = np.repeat(np.arange(J), m)
     x = rng.normal(size=J * m)
     ntr = rng.integers(5, 15, J * m)

@@ -917,13 +917,11 @@ def mixed_bayes(design, *, family="gaussian", residual="normal", nu=None, group_
     if metric == "auto":
         # the centred form leaves linear correlations (intercept vs the level effects) that a
         # dense metric removes; beyond a few hundred dimensions its O(d^2) cost is too high
-        # (with only non-centred terms the dense metric buys nothing and costs much: measured
-        # 3x slower on a binomial random-slope model)
-        # Student-t: the non-centred intercept/effects ridge needs it too (measured: R-hat 1.14
-        # with "grad", 1.00 with "dense" at 4 x 500)
+        # (with only non-centred terms it buys little and costs much: a binomial random-slope
+        # model ran 10x slower). Student-t: the non-centred intercept/effects ridge needs it
+        # too (measured: R-hat 1.14 with "grad", 1.00 with "dense" at 4 x 500).
         small = model.dim <= _DENSE_MAX_DIM
-        metric = "dense" if small and ((model.centered and all(model.centered)) or student) \
-            else "grad"
+        metric = "dense" if small and (any(model.centered) or student) else "grad"
     post, msgs = _sample(model, chains=chains, warmup=warmup, draws=draws, rng=rng,
                          target_accept=target_accept, metric=metric)
     u = model.unpack(post.unconstrained)
