@@ -989,7 +989,8 @@ def mixed_bayes(design, *, family="gaussian", residual="normal", nu=None, group_
          else f"half-normal(0, {shown['sd_scale']:g})") + \
         f", correlations LKJ({shown['lkj_eta']:g})" + \
         (", nu ~ Gamma(2, 0.1)" if student and nu is None else "")
-    reason = method_reason or f"full Bayes by NUTS: {how}"
+    reason = f"{method_reason}; {how}" if method_reason else f"full Bayes by NUTS: {how}"
+    reason += f"; metric {metric!r}"
     res = _finish(out_post, msgs, model=f"GLMM ({family})" if not gauss else "linear mixed model",
                   reason=reason, fixed=fixed, vc=vc, groups=groups, level=level, prior=prior,
                   nobs=n, warn=warn, raw=raw or None)
