@@ -981,7 +981,9 @@ def mixed_bayes(design, *, family="gaussian", residual="normal", nu=None, group_
         parts.append("group-specific residual sds")
     if latent is not None:
         parts.append(f"latent covariate {latent[3]!r}, {latent[4]}")
-    how = "compiled mixed model (non-centred" + ("".join(", " + s_ for s_ in parts)) + ")"
+    form = ", ".join(f"{tag} {'centred' if c else 'non-centred'}"
+                     for tag, c in zip(tags, model.centered))
+    how = "compiled mixed model (" + form + "".join(", " + s_ for s_ in parts) + ")"
     shown = {k_: v for k_, v in model.priors.items() if k_ in ("beta_sd", "sd_scale", "lkj_eta")}
     prior = ("on standardised data: " if gauss else "") + \
         f"fixed effects N(0, {shown['beta_sd']:g}^2), sds " + \
