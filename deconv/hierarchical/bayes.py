@@ -1031,7 +1031,8 @@ def fit_sampler(model, data=None, *, se=None, X=None, groups=None, Z=None, famil
         if residual != "normal":
             raise NotImplementedError("Student-t normal means have no sampler route yet")
         if error_sd is not None or replicates is not None:
-            raise ValueError("error_sd/replicates do not apply to normal means")
+            raise NotImplementedError("error-prone covariates have no place in the normal-means "
+                                      "model (known se); state a mixed model instead")
         return normal_means_bayes(model, se, level=level, method_reason=method_reason, **kwargs)
     offset = kwargs.pop("offset", None)
     bad = set(kwargs) - set(_SAMPLER_KW)
