@@ -216,3 +216,51 @@ def test_lkj_density_gives_beta_marginal_correlation(eta):
     for j in range(3):
         # KS distance; draws are autocorrelated, so a loose bound (ESS ~ 1000 -> ~0.05)
         assert stats.kstest((r[:, j] + 1) / 2, stats.beta(a, a).cdf).statistic < 0.06
+
+
+def test_bad_input_is_rejected_naming_the_argument():
+    rng = np.random.default_rng(5)
+    y, X, terms, _ = _problem(rng, "gaussian")
+    with pytest.raises(ValueError, match="family"):
+        MixedModel(y, X, terms, "gamma")
+    with pytest.raises(ValueError, match="rows"):
+        MixedModel(y, X[:-1], terms)
+    with pytest.raises(ValueError, match="codes"):
+        MixedModel(y, X, [(terms[0][0][:-1], terms[0][1], True)])
+    with pytest.raises(ValueError, match="every level"):
+        MixedModel(y, X, [(terms[0][0] * 2, terms[0][1], True)])
+    with pytest.raises(TypeError, match="tuple"):
+        MixedModel(y, X, [terms[0][0]])
+    with pytest.raises(ValueError, match="sd_groups"):
+        MixedModel(y, X, terms, "group-sd")
+    with pytest.raises(ValueError, match="error_sd"):
+        MixedModel(y, X, terms, latent_col=2)
+    with pytest.raises(ValueError, match="error_sd"):
+        MixedModel(y, X, terms, latent_col=2, error_sd=-1.0)
+    with pytest.raises(ValueError, match="marginalize"):
+        MixedModel(np.round(np.abs(y)), X, terms, "poisson", latent_col=2, error_sd=0.3,
+                   marginalize=True)
+    with pytest.raises(ValueError, match="counts"):
+        MixedModel(y, X, terms, "poisson")
+    with pytest.raises(ValueError, match="trials"):
+        MixedModel(np.ones_like(y) * 3, X, terms, "binomial", trials=np.ones_like(y))
+    with pytest.raises(ValueError, match="priors"):
+        MixedModel(y, X, terms, priors={"beta_sd": np.nan})
+    with pytest.raises(ValueError, match="nu"):
+        MixedModel(y, X, terms, "student-t", nu=-1)
+    Xn = X.copy()
+    Xn[0, 1] = np.nan
+    with pytest.raises(ValueError, match="X"):
+        MixedModel(y, Xn, terms)
+
+
+def test_parallel_chains_match_sequential_and_inputs_are_not_mutated():
+    from deconv.sampling import nuts
+    rng = np.random.default_rng(6)
+    y, X, terms, kw = _problem(rng, "poisson")
+    X0, y0 = X.copy(), y.copy()
+    m = MixedModel(y, X, terms, "poisson", **kw)
+    a = nuts(m, chains=2, warmup=100, draws=50, rng=3, warn=False)
+    b = nuts(m, chains=2, warmup=100, draws=50, rng=3, warn=False, parallel=True)
+    assert np.array_equal(a.draws, b.draws)
+    assert np.array_equal(X, X0) and np.array_equal(y, y0)
