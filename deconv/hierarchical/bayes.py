@@ -665,6 +665,38 @@ def _term_tags(terms):
 _DENSE_MAX_DIM = 250   # the dense metric costs O(d^2) per leapfrog step
 
 
+def _mixed_graph(design, family, student, nu, sd_factor, latent):
+    """The lmm graph plus the nodes of the non-cute extensions."""
+    from deconv.hierarchical.graph import Node, lmm_graph
+
+    g = lmm_graph(design, family)
+    if student:
+        g.nodes["y"].distribution = "t_nu(X beta + Z b, sigma^2)"
+        if nu is None:
+            g.add_node(Node("nu", "parameter", "Gamma(2, 0.1)"))
+            g.add_edge("nu", "y")
+    if sd_factor is not None:
+        g.nodes["y"].distribution = f"N(X beta + Z b, sigma_{sd_factor}^2)"
+        g.add_node(Node("tau_s", "parameter", "half-normal: spread of log sds"))
+        g.add_node(Node(f"sigma_{sd_factor}", "latent", "log-normal(log sigma, tau_s^2)",
+                        plate=sd_factor))
+        g.add_edge("tau_s", f"sigma_{sd_factor}")
+        g.add_edge("sigma", f"sigma_{sd_factor}")
+        g.add_edge(f"sigma_{sd_factor}", "y")
+    if latent is not None:
+        x = latent[3]
+        plate = f"obs ({design.n})"
+        for nd in (Node("mu_x", "parameter", "normal"), Node("sigma_x", "parameter", "scale > 0"),
+                   Node(f"{x}_true", "latent", "N(mu_x, sigma_x^2)", plate=plate),
+                   Node("s_u", "constant", "error sd (" + latent[4] + ")", plate=plate),
+                   Node(f"{x}_observed", "observed", f"N({x}_true, s_u^2)", plate=plate)):
+            g.add_node(nd)
+        for a, b in (("mu_x", f"{x}_true"), ("sigma_x", f"{x}_true"), (f"{x}_true", "y"),
+                     (f"{x}_true", f"{x}_observed"), ("s_u", f"{x}_observed")):
+            g.add_edge(a, b)
+    return g
+
+
 def _auto_centering(design, family, X):
     """Per term: centre when the data pin the level effects down, judged from the exact fit.
 
@@ -995,7 +1027,8 @@ def mixed_bayes(design, *, family="gaussian", residual="normal", nu=None, group_
     reason += f"; metric {metric!r}"
     res = _finish(out_post, msgs, model=f"GLMM ({family})" if not gauss else "linear mixed model",
                   reason=reason, fixed=fixed, vc=vc, groups=groups, level=level, prior=prior,
-                  nobs=n, warn=warn, raw=raw or None)
+                  nobs=n, warn=warn, raw=raw or None,
+                  graph=_mixed_graph(design, family, student, nu, sd_factor, latent))
     res.formula = design.formula
     return res
 
