@@ -189,6 +189,23 @@ def test_binomial_random_slope_recovers_truth_and_agrees_with_laplace():
                   < 0.3 * res.fixed_effects.se)
 
 
+def test_glmm_bayes_random_slopes_array_route():
+    # the array front end routes (x | g) to the compiled mixed model: same fit as the formula
+    rng = np.random.default_rng(21)
+    J, m = 12, 10
+    g = np.repeat(np.arange(J), m)
+    x = rng.normal(size=J * m)
+    y = rng.poisson(np.exp(0.3 + rng.normal(0, 0.4, J)[g] + (0.5 + rng.normal(0, 0.3, J)[g]) * x))
+    from deconv.hierarchical.bayes import glmm_bayes
+    a = glmm_bayes(y, x, g, family="poisson", random_slopes=True, group_name="g", rng=3,
+                   chains=2, warmup=300, draws=300, warn=False)
+    b = fit_sampler("y ~ x + (x | g)", pd.DataFrame({"y": y, "x": x, "g": g}),
+                    family="poisson", rng=3, chains=2, warmup=300, draws=300, warn=False)
+    assert a.variance_components.names == b.variance_components.names
+    np.testing.assert_allclose(a.variance_components.estimate, b.variance_components.estimate,
+                               rtol=1e-12)
+
+
 def test_poisson_offset_crossed_correlated():
     rng = np.random.default_rng(16)
     A, B = 20, 8

@@ -553,8 +553,8 @@ def _raw_intercepts(y, X, g, J, b0, b):
 
 # --------------------------------------------------------------------------------- GLMMs
 def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, names=None,
-               group_name=None, level=0.95, chains=4, warmup=1000, draws=1000, rng=None,
-               target_accept=0.9, warn=True, method_reason=None):
+               group_name=None, random_slopes=False, level=0.95, chains=4, warmup=1000,
+               draws=1000, rng=None, target_accept=0.9, warn=True, method_reason=None):
     r"""Full-Bayes hierarchical logistic or Poisson regression with group intercepts.
 
     .. math::
@@ -580,6 +580,10 @@ def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, nam
         Known offset of the linear predictor (log exposure for Poisson).
     names, group_name, level, chains, warmup, draws, rng, target_accept, warn :
         As in :func:`lmm_bayes`.
+    random_slopes : bool
+        Let every covariate's slope vary by group too, correlated with the intercept
+        (lme4's ``(x | g)``): sampled on the compiled mixed model
+        (:func:`mixed_bayes`, LKJ(2) on the correlations).
 
     Returns
     -------
@@ -627,6 +631,23 @@ def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, nam
         raise ValueError(f"names has {len(names)} entries but X has {p} columns")
     factor = _factor_name(groups, group_name)
     labels, g = _labels(np.asarray(groups), n)
+    if random_slopes:
+        from deconv.hierarchical.design import Design, RandomTerm
+        if p == 0:
+            raise ValueError("random_slopes needs covariates in X")
+        tr = np.ones(n) if trials is None else as_1d_float(trials, "trials")
+        if tr.size != n:
+            raise ValueError(f"trials has {tr.size} values but y has {n}")
+        yy = np.column_stack([yv, tr - yv]) if family == "binomial" else yv
+        if family != "binomial" and trials is not None:
+            raise ValueError("trials is only used with family='binomial'")
+        off = None if offset is None else as_1d_float(offset, "offset")
+        D = np.column_stack([np.ones(n), Xm])
+        term = RandomTerm(factor, g, [str(v) for v in labels], D, ["(Intercept)"] + names)
+        design = Design(yy, D, ["(Intercept)"] + names, [term], off)
+        return mixed_bayes(design, family=family, level=level, chains=chains, warmup=warmup,
+                           draws=draws, rng=rng, target_accept=target_accept, warn=warn,
+                           method_reason=method_reason)
     model = HierarchicalGLM(yv, Xm, g, family="logistic" if family == "binomial" else "poisson",
                             trials=trials, offset=offset)
     post, msgs = _sample(model, chains=chains, warmup=warmup, draws=draws, rng=rng,
