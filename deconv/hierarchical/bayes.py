@@ -11,19 +11,23 @@ the sampler's diagnostics (max R-hat, min bulk/tail ESS, divergences, E-BFMI) in
 ==========================  ==================================================  ==============
 function                    model                                               density
 ==========================  ==================================================  ==============
+:func:`mixed_bayes`         any mixed model: correlated (LKJ) or independent    compiled
+(``fit_sampler``)           effects, several factors (nested, crossed),         (one general
+                            Gaussian / Student-t / group residual sds /         model)
+                            binomial / Poisson, an error-prone covariate
 :func:`normal_means_bayes`  :math:`y_j \sim N(\theta_j, s_j^2)`,                compiled
                             :math:`\theta_j \sim N(\mu, \tau^2)`                (or Python)
-:func:`lmm_bayes`           :math:`y_i \sim N(a_{g} + b_{g} x_i, \sigma^2)`     compiled
-                            varying intercepts (and slopes)
-:func:`lmm_bayes`           Student-t residuals, random intercepts, any ``X``   Python, analytic
-(``residual="student-t"``)                                                      gradient
+:func:`lmm_bayes`           one factor, varying intercepts (and slopes);        compiled
+                            Student-t or group sds -> the general model
 :func:`glmm_bayes`          binomial-logit / Poisson-log, group intercepts      compiled
+                            (``random_slopes`` -> the general model)
 ==========================  ==================================================  ==============
 
-Every sampler route is non-centred (group effects :math:`= \sigma z_g`, :math:`z_g \sim N(0,1)`),
-which removes the funnel between a group scale and its effects that makes centred samplers
-diverge when the scale is small -- exactly the case (a scale near 0) where the REML mode is
-degenerate and the posterior expectation is what the user wants.
+Group effects are non-centred (:math:`b = \operatorname{diag}(s) L z`, :math:`z \sim N(0, I)`),
+which removes the funnel between a group scale and its effects when the scale is small --
+exactly the case where the REML mode is degenerate and the posterior expectation is what the
+user wants; :func:`mixed_bayes` centres a term instead when the exact fit shows that the data
+pin its levels down (there the non-centred form is the harder geometry).
 
 The linear-model routes standardise the data first (``y`` to mean 0, sd 1; covariates divided
 by their sd), state the priors on that scale (as rstanarm does), and map the draws back.
