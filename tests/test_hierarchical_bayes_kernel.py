@@ -264,3 +264,11 @@ def test_parallel_chains_match_sequential_and_inputs_are_not_mutated():
     b = nuts(m, chains=2, warmup=100, draws=50, rng=3, warn=False, parallel=True)
     assert np.array_equal(a.draws, b.draws)
     assert np.array_equal(X, X0) and np.array_equal(y, y0)
+
+
+def test_docstring_example():
+    import doctest
+
+    import deconv.sampling.mixed_model as mod
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
