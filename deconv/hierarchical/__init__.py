@@ -8,10 +8,11 @@ solved exactly: REML/ML through the profiled deviance for linear mixed models
 (:func:`random_effects_anova`), Laplace approximation for GLMMs (:func:`glmm`).
 Every route returns the same :class:`HierarchicalResult`.
 
-Models that are not cute (Student-t residuals, group-specific residual variances) and
-``method="sampler"`` go to the NUTS sampler (:mod:`deconv.hierarchical.bayes`), which returns
-the same result type labelled as posterior means and credible intervals; what it cannot fit
-yet raises :class:`NotImplementedError` naming the missing part.
+Models that are not cute (Student-t residuals, group-specific residual variances,
+error-prone covariates) and ``method="sampler"`` go to the NUTS sampler
+(:mod:`deconv.hierarchical.bayes`): one compiled mixed-model density covers correlated random
+effects, several grouping factors and GLMMs, and returns the same result type labelled as
+posterior means and credible intervals.
 
 Example
 -------
@@ -28,10 +29,10 @@ from deconv.hierarchical.graph import ModelGraph, Node
 from deconv.hierarchical.mixed import LinearMixedResult, lmm, lrt
 from deconv.hierarchical.means import normal_means
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
-from deconv.hierarchical.bayes import glmm_bayes, lmm_bayes, normal_means_bayes
+from deconv.hierarchical.bayes import glmm_bayes, lmm_bayes, mixed_bayes, normal_means_bayes
 
 __all__ = ["fit", "lmm", "glmm", "lrt", "normal_means", "random_effects_anova",
-           "normal_means_bayes", "lmm_bayes", "glmm_bayes",
+           "normal_means_bayes", "lmm_bayes", "glmm_bayes", "mixed_bayes",
            "HierarchicalResult", "LinearMixedResult", "EffectTable", "ModelGraph", "Node",
            "parse_formula", "FormulaError"]
 
@@ -68,7 +69,10 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
     group_variances : bool
         Group-specific residual variances (non-cute: sampler route).
     error_sd : optional
-        Measurement-error sd of covariates (non-cute: sampler route).
+        Known measurement-error sd of one covariate, ``{name: sd}`` (scalar or per
+        observation; a bare value when there is one covariate). Non-cute: sampler route, the
+        covariate becomes a latent true value (:func:`deconv.hierarchical.bayes.mixed_bayes`);
+        ``replicates={name: (n, k) array}`` in ``kwargs`` estimates the error variance instead.
     level : float
     **kwargs :
         Passed to the chosen fitter (e.g. ``ci_method="profile"`` for :func:`lmm`).
@@ -91,7 +95,7 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         non_cute.append("Student-t residuals")
     if group_variances:
         non_cute.append("group-specific residual variances")
-    if error_sd is not None:
+    if error_sd is not None or kwargs.get("replicates") is not None:
         non_cute.append("error-prone covariates (latent true values)")
     if non_cute or method == "sampler":
         if method not in ("auto", "sampler"):
