@@ -1,19 +1,30 @@
-r"""Efron's g-modeling: a smooth prior in a penalised exponential family on a grid."""
+r"""Efron's g-modeling: a smooth prior in a penalised exponential family on a grid.
+
+The prior masses on a grid are a softmax of a spline design, ``g = exp(Q a) / sum exp(Q a)``;
+``a`` maximises the log-likelihood minus ``c0 ||a||``. Two spline designs are offered:
+``"orthonormal"`` (the column space of R's ``ns`` made orthonormal, so the penalty is
+invariant to rotations of the basis) and ``"ns"`` (R's ``splines::ns`` columns centred and
+scaled to unit length -- exactly the design of the R package deconvolveR, which the
+published examples use; the penalty ``||a||`` depends on the design, so reproducing them
+needs this one).
+"""
 import warnings
 
 import numpy as np
 from scipy import optimize
+from scipy.interpolate import BSpline
 
 from deconv._progress import progress_bar
 from deconv._summary import SummaryTable
-from deconv._validation import check_choice, check_int, check_positive_scalar, check_rng
+from deconv._validation import (as_1d_float, as_2d_float, check_choice, check_int,
+                                check_positive_scalar, check_rng)
 from deconv.eb.likelihood import (build_likelihood, default_grid, theta_hat, validate_data,
                                   _validate_grid)
 from deconv.eb.posterior import GridPosteriorMixin
 from deconv.eb.prior import Prior
 from deconv.exceptions import ConvergenceWarning
 
-__all__ = ["GModel", "natural_spline_basis"]
+__all__ = ["GModel", "natural_spline_basis", "ns_basis"]
 
 
 def natural_spline_basis(x, df):
@@ -42,29 +53,102 @@ def natural_spline_basis(x, df):
     return U[:, sv > 1e-10 * sv[0]]
 
 
+def ns_basis(x, df):
+    """R's ``splines::ns(x, df)``: natural cubic B-spline basis without intercept.
+
+    ``df - 1`` interior knots at the quantiles of ``x`` (type 7, R's default), boundary
+    knots at its range; the cubic B-spline basis on these knots is restricted to natural
+    splines (zero second derivative at both boundary knots) by projecting out the two
+    constraint directions with a Householder QR, as R does. Matches R to ~1e-15
+    (``tests/data/gmodel_ns_*``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    inner = np.quantile(x, np.linspace(0.0, 1.0, df + 1)[1:-1])
+    knots = np.concatenate([[lo] * 4, np.sort(inner), [hi] * 4])
+    nb = knots.size - 4
+    B = BSpline.design_matrix(x, knots, 3, extrapolate=False).toarray()
+    # second derivative of each B-spline at the two boundary knots (the natural constraints)
+    C = BSpline(knots, np.eye(nb), 3).derivative(2)(np.array([lo, hi]))
+    B, C = B[:, 1:], C[:, 1:]  # intercept = FALSE drops the first B-spline
+    Qc, _ = np.linalg.qr(C.T, mode="complete")  # LAPACK Householder, same reflectors as R's qr()
+    return B @ Qc[:, 2:]
+
+
+def _design_matrix(grid, df, basis, atom):
+    """The m x p matrix Q of the exponential family (see GModel)."""
+    if isinstance(basis, str):
+        basis = check_choice(basis, "basis", ("orthonormal", "ns"))
+        if df >= grid.size:
+            raise ValueError(f"df must be smaller than the number of grid points ({grid.size})")
+        if basis == "orthonormal":
+            Q = natural_spline_basis(grid, df)
+        else:  # deconvolveR: centred ns columns, each scaled to unit sum of squares
+            Q = ns_basis(grid, df)
+            Q = Q - Q.mean(axis=0)
+            Q = Q / np.sqrt((Q * Q).sum(axis=0))
+    else:
+        Q = as_2d_float(basis, "basis")
+        if Q.shape[0] != grid.size:
+            raise ValueError(f"basis has {Q.shape[0]} rows but the grid has {grid.size} points")
+    if atom is not None:
+        hit = np.flatnonzero(np.abs(grid - atom) < 1e-10)
+        if hit.size != 1:
+            raise ValueError(f"atom={atom!r} must be a point of the grid")
+        Q = np.column_stack([(np.arange(grid.size) == hit[0]).astype(np.float64), Q])
+    # a column that is constant on the grid cannot move g (softmax); it would make the
+    # information singular, so reject it
+    Qc = Q - Q.mean(axis=0)
+    sv = np.linalg.svd(Qc, compute_uv=False)
+    if Q.shape[1] >= grid.size or sv[-1] <= 1e-10 * sv[0]:
+        raise ValueError("basis (with the atom column) must have full column rank after "
+                         "centring and fewer columns than grid points")
+    return np.ascontiguousarray(Q)
+
+
 class GModel(GridPosteriorMixin):
     r"""Efron's g-modeling empirical Bayes (penalised exponential-family prior).
 
     The prior on the grid :math:`\theta_1 < \dots < \theta_m` is
     :math:`g_j(\alpha) = \exp(Q_j\alpha) / \sum_k \exp(Q_k\alpha)` with :math:`Q` an
-    ``m x df`` natural-spline basis. :math:`\alpha` maximises the penalised
-    log-likelihood :math:`\sum_i \log \sum_j L_{ij} g_j(\alpha) - c_0\|\alpha\|`
-    (BFGS with the analytic gradient, then Newton polishing with the analytic Hessian).
-    Delta-method covariance and bias (Efron 2016, Thm. 1):
+    ``m x p`` spline design. :math:`\alpha` maximises the penalised log-likelihood
+    :math:`\ell(\alpha) - s(\alpha)`, :math:`\ell(\alpha) = \sum_i c_i \log \sum_j L_{ij}
+    g_j(\alpha)`, :math:`s(\alpha) = c_0\|\alpha\|` (damped Newton with the analytic Hessian,
+    BFGS as a fallback). Delta-method covariance and bias (Efron 2016, Thm. 1):
 
     .. math:: \mathrm{cov}(\hat\alpha) \approx (I + \ddot s)^{-1} I (I + \ddot s)^{-1},\quad
               \mathrm{bias}(\hat\alpha) \approx -(I + \ddot s)^{-1}\dot s,
 
-    with :math:`I` the observed information and :math:`s(\alpha) = c_0\|\alpha\|`; for
-    :math:`g`, multiply by :math:`D = (\mathrm{diag}\, g - g g^\top) Q`.
+    and for :math:`g` multiply by :math:`D = (\mathrm{diag}\, g - g g^\top) Q`. The
+    information :math:`I` is chosen by ``information``:
+
+    * ``"observed"`` -- :math:`-\partial^2\ell/\partial\alpha^2` at the estimate (default);
+    * ``"outer"`` -- :math:`\sum_i c_i \dot\ell_i\dot\ell_i^\top`, the outer product of the
+      per-row scores :math:`\dot\ell_i = Q^\top(P_{i\cdot} - g)`; this is what deconvolveR
+      uses for per-unit (binomial) data;
+    * ``"expected"`` -- :math:`\sum_k N f_k \dot\ell_k\dot\ell_k^\top` with
+      :math:`N = \sum_k c_k`: the Fisher information of multinomial counts :math:`c_k` in
+      categories with probabilities :math:`f_k`. Valid when the rows are the *categories of
+      the sample space* (a histogram: ``family="matrix"`` with ``weights=`` counts, or Poisson
+      counts); deconvolveR's choice for its Poisson and binned-normal families.
 
     Parameters
     ----------
     family : {"normal", "poisson", "binomial", "matrix"}
     df : int
-        Spline degrees of freedom (columns of Q), default 5.
+        Spline degrees of freedom (columns of the spline part of Q), default 5.
     penalty : float
         :math:`c_0` (default 1.0).
+    basis : {"orthonormal", "ns"} or ndarray (m, p)
+        ``"orthonormal"``: centred natural-spline basis with orthonormal columns;
+        ``"ns"``: R's ``splines::ns(grid, df)`` centred with unit-length columns, the design
+        of deconvolveR (needed to reproduce its numbers, since :math:`\|\alpha\|` depends on
+        the design); or your own matrix.
+    atom : float, optional
+        Add an indicator column for this grid point (a spike, e.g. at the null 0; deconvolveR's
+        ``deltaAt``). The automatic grid includes it.
+    information : {"observed", "outer", "expected"}
+        Information used in the delta method (see above).
     grid, grid_size :
         Grid (default: automatic rule with ``grid_size=100`` points).
     max_iter : int
@@ -76,6 +160,11 @@ class GModel(GridPosteriorMixin):
     alpha_, cov_alpha_, bias_alpha_ : ndarray
     cov_g_, bias_g_ : ndarray
         Delta-method covariance and bias of the prior masses.
+    info_ : ndarray
+        The information matrix used.
+    penalty_ratio_ : float
+        :math:`\mathrm{tr}(\ddot s)/\mathrm{tr}(I)`, the ratio of artificial to genuine
+        information (Efron 2016, eq. 4.3; deconvolveR's ``S``).
     loglik_ : float
         Unpenalised log-likelihood at the estimate.
 
@@ -91,13 +180,18 @@ class GModel(GridPosteriorMixin):
     >>> rng = np.random.default_rng(0)
     >>> z = rng.normal(0, 1.5, 1000) + rng.normal(size=1000)
     >>> eb = dc.eb.GModel(df=5, penalty=1.0).fit(z, se=1.0)
-    >>> se = eb.prior_.weights_se  # delta-method standard errors of g
+    >>> se = eb.prior_.weights_se            # delta-method standard errors of g
+    >>> m, m_se, m_bias = eb.posterior_expectation(eb.grid_, [2.0], [1.0])  # E[theta | z=2]
     """
 
-    def __init__(self, family="normal", *, df=5, penalty=1.0, grid=None, grid_size=100, max_iter=500):
+    def __init__(self, family="normal", *, df=5, penalty=1.0, basis="orthonormal", atom=None,
+                 information="observed", grid=None, grid_size=100, max_iter=500):
         self.family = family
         self.df = df
         self.penalty = penalty
+        self.basis = basis
+        self.atom = atom
+        self.information = information
         self.grid = grid
         self.grid_size = grid_size
         self.max_iter = max_iter
@@ -127,6 +221,16 @@ class GModel(GridPosteriorMixin):
         M = np.diag(post_sum) - (P * c[:, None]).T @ P - N * (np.diag(g) - np.outer(g, g))
         return -(Q.T @ M @ Q)
 
+    def _information(self, kind, Q, lik, g, f):
+        if kind == "observed":
+            return self._info(Q, lik, g, f)
+        S = (lik.L * (g / f[:, None]) - g) @ Q  # per-row scores d log f_i / d alpha
+        if kind == "outer":
+            w = lik.counts
+        else:  # expected counts N f_k of a multinomial over the rows (f on its true scale)
+            w = lik.counts.sum() * f * np.exp(lik.logmax)
+        return (S * w[:, None]).T @ S
+
     def _penalty(self, alpha, c0):
         nrm = np.sqrt(alpha @ alpha)
         if nrm == 0:
@@ -135,35 +239,48 @@ class GModel(GridPosteriorMixin):
         hess = c0 * (np.eye(alpha.size) / nrm - np.outer(alpha, alpha) / nrm**3)
         return c0 * nrm, grad, hess
 
-    def fit(self, z, se=None, *, exposure=None, trials=None):
-        """Fit the penalised exponential-family prior. Returns self."""
+    def fit(self, z, se=None, *, exposure=None, trials=None, weights=None):
+        """Fit the penalised exponential-family prior. Returns self.
+
+        ``weights`` (optional, one non-negative number per observation / row of a
+        ``family="matrix"`` log-likelihood) multiplies each row's contribution: frequency
+        weights, e.g. the counts of a histogram whose bins are the rows.
+        """
         family = check_choice(self.family, "family", ("normal", "poisson", "binomial", "matrix"))
         df = check_int(self.df, "df", min_value=1)
         c0 = check_positive_scalar(self.penalty, "penalty", allow_zero=True)
         max_iter = check_int(self.max_iter, "max_iter", min_value=1)
+        information = check_choice(self.information, "information", ("observed", "outer", "expected"))
+        atom = None if self.atom is None else float(self.atom)
+        if atom is not None and not np.isfinite(atom):
+            raise ValueError("atom must be a finite number")
         data = validate_data(family, z, se=se, exposure=exposure, trials=trials)
         if self.grid is None:
             if family == "matrix":
                 raise TypeError("family='matrix' needs grid=")
             grid = default_grid(family, theta_hat(family, data),
-                                check_int(self.grid_size, "grid_size", min_value=3))
+                                check_int(self.grid_size, "grid_size", min_value=3), include=atom)
         else:
             grid = _validate_grid(self.grid, family)
-        if df >= grid.size:
-            raise ValueError(f"df must be smaller than the number of grid points ({grid.size})")
-        lik = build_likelihood(family, data, grid)
-        Q = natural_spline_basis(grid, df)
-        self._fit_alpha(Q, lik, c0, max_iter)
+        Q = _design_matrix(grid, df, self.basis, atom)
+        if weights is None:
+            lik = build_likelihood(family, data, grid)
+        else:
+            n = next(iter(data.values())).shape[0]
+            w = as_1d_float(weights, "weights")
+            if w.size != n:
+                raise ValueError(f"weights has {w.size} values but there are {n} observations")
+            if np.any(w < 0) or w.sum() <= 0:
+                raise ValueError("weights must be non-negative with a positive sum")
+            lik = build_likelihood(family, data, grid, compress=False)
+            lik.counts = lik.counts * w
+        self._fit_alpha(Q, lik, c0, max_iter, information)
         self.family_, self.data_, self.likelihood_, self.grid_, self.Q_ = family, data, lik, grid, Q
+        self.weights_ = None if weights is None else lik.counts.copy()
         self.n_obs_ = lik.n_obs
         return self
 
-    def _fit_alpha(self, Q, lik, c0, max_iter):
-        def obj(a):
-            ll, gr, _, _ = self._loglik_grad(a, Q, lik)
-            pv, pg, _ = self._penalty(a, c0)
-            return -ll + pv, -gr + pg
-
+    def _fit_alpha(self, Q, lik, c0, max_iter, information):
         # Damped Newton with the analytic Hessian (Levenberg shift when it is not positive
         # definite far from the optimum); BFGS as a fallback.
         alpha = np.full(Q.shape[1], 1e-3)
@@ -213,7 +330,7 @@ class GModel(GridPosteriorMixin):
         if not self.converged_:
             warnings.warn(f"GModel: penalised score still {grad_norm:.3g} after optimisation",
                           ConvergenceWarning, stacklevel=3)
-        info = self._info(Q, lik, g, f)
+        info = self._information(information, Q, lik, g, f)
         Hp = np.linalg.inv(info + ph)
         cov_a = Hp @ info @ Hp
         bias_a = -Hp @ pg
@@ -224,75 +341,137 @@ class GModel(GridPosteriorMixin):
         self.cov_g_ = D @ cov_a @ D.T
         self.bias_g_ = D @ bias_a
         self.info_ = info
+        self.penalty_ratio_ = float(np.trace(ph) / np.trace(info))
         self.loglik_ = ll + float(lik.counts @ lik.logmax)
         self.penalized_loglik_ = self.loglik_ - pv
         self.prior_ = Prior(lik.grid, g, weights_se=np.sqrt(np.clip(np.diag(self.cov_g_), 0, None)),
                             name="g-model")
 
+    # -- functionals of g with delta-method standard errors --------------------------------
+    def prior_expectation(self, t):
+        r"""Linear functional :math:`\sum_j t_j g_j` of the prior with delta-method SE and bias.
+
+        ``t`` holds one value per grid point (``grid <= c`` gives the CDF at ``c``,
+        ``grid`` the prior mean). Returns ``(value, se, bias)``.
+        """
+        self._check_fitted()
+        t = as_1d_float(t, "t")
+        if t.size != self.grid_.size:
+            raise ValueError(f"t needs one value per grid point ({self.grid_.size}), got {t.size}")
+        return (float(t @ self.prior_.weights), float(np.sqrt(max(t @ self.cov_g_ @ t, 0.0))),
+                float(t @ self.bias_g_))
+
+    def posterior_expectation(self, t, z=None, se=None, *, exposure=None, trials=None):
+        r"""Per-unit posterior expectation :math:`E[t(\theta) \mid z_i]` with delta-method SE.
+
+        With :math:`P_{ij} \propto L_{ij} g_j(\alpha)` and :math:`E_i = \sum_j P_{ij} t_j`,
+        the gradient is :math:`\partial E_i/\partial\alpha = Q^\top (P_{i\cdot} \circ (t - E_i))`
+        (the posterior covariance of :math:`t(\theta)` with the basis), so
+        :math:`\mathrm{se}(E_i)^2 = \nabla_i^\top \mathrm{cov}(\hat\alpha) \nabla_i` and
+        :math:`\mathrm{bias}(E_i) \approx \nabla_i^\top \mathrm{bias}(\hat\alpha)`
+        (Efron 2016, Sect. 5). ``t = grid`` gives the posterior mean, ``t = (grid == 0)``
+        the local false discovery rate of the null 0, ``t = (grid > c)`` a tail probability.
+
+        Parameters
+        ----------
+        t : ndarray (m,)
+            Values of :math:`t(\theta)` on the grid.
+        z, se, exposure, trials :
+            New data (default: the fitted data).
+
+        Returns
+        -------
+        value, se, bias : ndarray
+            One value per observation.
+        """
+        self._check_fitted()
+        t = as_1d_float(t, "t")
+        if t.size != self.grid_.size:
+            raise ValueError(f"t needs one value per grid point ({self.grid_.size}), got {t.size}")
+        lik = self._lik(z, se=se, exposure=exposure, trials=trials)
+        g = self.prior_.weights
+        f = lik.L @ g
+        P = lik.L * (g / f[:, None])
+        E = P @ t
+        grad = (P * (t[None, :] - E[:, None])) @ self.Q_
+        out_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, self.cov_alpha_, grad), 0.0))
+        return lik.expand(E), lik.expand(out_se), lik.expand(grad @ self.bias_alpha_)
+
     def posterior_mean_se(self, z=None, se=None, *, exposure=None, trials=None):
         r"""Delta-method standard error and bias of each unit's posterior mean.
 
-        With :math:`P_{ij} \propto L_{ij} g_j(\alpha)`, the posterior mean
-        :math:`m_i = \sum_j P_{ij}\theta_j` has gradient
-        :math:`\partial m_i/\partial\alpha = Q^\top (P_i \circ (\theta - m_i))` (the posterior
-        covariance of :math:`\theta` with the basis), so
-        :math:`\mathrm{se}(m_i)^2 = \nabla_i^\top \mathrm{cov}(\hat\alpha) \nabla_i` and
-        :math:`\mathrm{bias}(m_i) \approx \nabla_i^\top \mathrm{bias}(\hat\alpha)` (Efron 2016, Sect. 5).
+        The special case ``t = grid`` of :meth:`posterior_expectation`.
 
         Returns
         -------
         se, bias : ndarray
         """
-        lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        g = self.prior_.weights
-        theta = self.prior_.grid
-        f = lik.L @ g
-        P = lik.L * (g / f[:, None])
-        m = P @ theta
-        grad = (P * (theta[None, :] - m[:, None])) @ self.Q_
-        out_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, self.cov_alpha_, grad), 0.0))
-        return lik.expand(out_se), lik.expand(grad @ self.bias_alpha_)
+        self._check_fitted()
+        _, s, b = self.posterior_expectation(self.grid_, z, se, exposure=exposure, trials=trials)
+        return s, b
 
     def parametric_bootstrap(self, n_boot=200, *, rng=None, progress=False):
-        """Refit to data simulated from the fitted prior (same s_i / exposures / trials).
+        """Refit to data simulated from the fitted prior: the reference for the delta method.
 
-        Returns an array ``(n_boot, m)`` of bootstrap priors -- the reference for the
-        delta-method standard errors (Efron 2016, Sect. 4).
+        Normal, Poisson and binomial families: each unit draws :math:`\\theta^* \\sim \\hat g`
+        and new data with its own s_i / exposure / trials (Efron 2016, Sect. 4; the
+        deconvolveR vignette's binomial bootstrap). ``family="matrix"`` fitted with
+        ``weights`` (a histogram whose rows are the categories): counts
+        :math:`y^* \\sim \\mathrm{Mult}(N, \\hat f/\\sum \\hat f)` (the vignette's Poisson
+        bootstrap). Returns an array ``(n_boot, m)`` of bootstrap priors.
         """
         self._check_fitted()
-        if self.family_ == "matrix":
-            raise ValueError("parametric bootstrap needs a known likelihood family")
         n_boot = check_int(n_boot, "n_boot", min_value=2)
         rng = check_rng(rng)
+        if self.family_ == "matrix":
+            if self.weights_ is None:
+                raise ValueError("the parametric bootstrap of family='matrix' needs a fit with "
+                                 "weights= (counts of the categories that the rows represent)")
+        elif self.weights_ is not None:
+            raise ValueError("parametric_bootstrap does not support weights for this family")
         d = self.data_
         out = np.empty((n_boot, self.grid_.size))
-        kw = dict(family=self.family_, df=self.df, penalty=self.penalty, grid=self.grid_,
+        kw = dict(family=self.family_, df=self.df, penalty=self.penalty, basis=self.basis,
+                  atom=self.atom, information=self.information, grid=self.grid_,
                   max_iter=self.max_iter)
+        lik = self.likelihood_
+        if self.family_ == "matrix":
+            N = int(round(self.weights_.sum()))
+            fk = (lik.L @ self.prior_.weights) * np.exp(lik.logmax - lik.logmax.max())
+            pk = fk / fk.sum()
         with progress_bar(n_boot, "g-model bootstrap", progress) as bar:
             for b in range(n_boot):
-                n = next(iter(d.values())).size
-                theta = rng.choice(self.grid_, size=n, p=self.prior_.weights)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    if self.family_ == "normal":
-                        zb = theta + d["se"] * rng.standard_normal(n)
-                        fit = GModel(**kw).fit(zb, se=d["se"])
-                    elif self.family_ == "poisson":
-                        fit = GModel(**kw).fit(rng.poisson(theta * d["exposure"]), exposure=d["exposure"])
+                    if self.family_ == "matrix":
+                        fit = GModel(**kw).fit(d["loglik"], weights=rng.multinomial(N, pk))
                     else:
-                        fit = GModel(**kw).fit(rng.binomial(d["trials"].astype(np.int64), theta),
-                                               trials=d["trials"])
+                        n = next(iter(d.values())).size
+                        theta = rng.choice(self.grid_, size=n, p=self.prior_.weights)
+                        if self.family_ == "normal":
+                            zb = theta + d["se"] * rng.standard_normal(n)
+                            fit = GModel(**kw).fit(zb, se=d["se"])
+                        elif self.family_ == "poisson":
+                            fit = GModel(**kw).fit(rng.poisson(theta * d["exposure"]),
+                                                   exposure=d["exposure"])
+                        else:
+                            fit = GModel(**kw).fit(rng.binomial(d["trials"].astype(np.int64), theta),
+                                                   trials=d["trials"])
                 out[b] = fit.prior_.weights
                 bar.update(1)
         return out
 
     def summary(self):
         self._check_fitted()
+        basis = self.basis if isinstance(self.basis, str) else "user matrix"
         return SummaryTable(
             "g-modeling empirical Bayes (Efron 2016)",
             info=[("family", self.family_), ("observations", self.n_obs_),
-                  ("grid points", self.grid_.size), ("spline df", self.Q_.shape[1]),
-                  ("penalty c0", self.penalty), ("log-likelihood", self.loglik_),
+                  ("grid points", self.grid_.size), ("basis", basis),
+                  ("columns of Q", self.Q_.shape[1]), ("atom", self.atom),
+                  ("penalty c0", self.penalty), ("information", self.information),
+                  ("penalty ratio tr(s'')/tr(I)", self.penalty_ratio_),
+                  ("log-likelihood", self.loglik_),
                   ("penalised log-likelihood", self.penalized_loglik_),
                   ("converged", self.converged_), ("prior mean", self.prior_.mean()),
                   ("prior sd", self.prior_.std())],
