@@ -185,13 +185,15 @@ class GModel(GridPosteriorMixin):
     """
 
     def __init__(self, family="normal", *, df=5, penalty=1.0, basis="orthonormal", atom=None,
-                 information="observed", grid=None, grid_size=100, max_iter=500):
+                 information="observed", se_method="delta", grid=None, grid_size=100,
+                 max_iter=500):
         self.family = family
         self.df = df
         self.penalty = penalty
         self.basis = basis
         self.atom = atom
         self.information = information
+        self.se_method = se_method
         self.grid = grid
         self.grid_size = grid_size
         self.max_iter = max_iter
@@ -251,6 +253,7 @@ class GModel(GridPosteriorMixin):
         c0 = check_positive_scalar(self.penalty, "penalty", allow_zero=True)
         max_iter = check_int(self.max_iter, "max_iter", min_value=1)
         information = check_choice(self.information, "information", ("observed", "outer", "expected"))
+        se_method = check_choice(self.se_method, "se_method", ("delta", "recentred"))
         atom = None if self.atom is None else float(self.atom)
         if atom is not None and not np.isfinite(atom):
             raise ValueError("atom must be a finite number")
@@ -274,13 +277,14 @@ class GModel(GridPosteriorMixin):
                 raise ValueError("weights must be non-negative with a positive sum")
             lik = build_likelihood(family, data, grid, compress=False)
             lik.counts = lik.counts * w
-        self._fit_alpha(Q, lik, c0, max_iter, information)
         self.family_, self.data_, self.likelihood_, self.grid_, self.Q_ = family, data, lik, grid, Q
         self.weights_ = None if weights is None else lik.counts.copy()
+        self._fit_alpha(Q, lik, c0, max_iter, information, se_method)
         self.n_obs_ = lik.n_obs
         return self
 
-    def _fit_alpha(self, Q, lik, c0, max_iter, information):
+    def _optimize(self, Q, lik, c0, max_iter):
+        """Maximise the penalised log-likelihood; returns (alpha, max |penalised score|)."""
         # Damped Newton with the analytic Hessian (Levenberg shift when it is not positive
         # definite far from the optimum); BFGS as a fallback.
         alpha = np.full(Q.shape[1], 1e-3)
@@ -323,29 +327,125 @@ class GModel(GridPosteriorMixin):
 
             alpha = optimize.minimize(obj, alpha, jac=True, method="BFGS",
                                       options={"maxiter": max_iter, "gtol": 1e-9}).x
-        ll, gr, g, f = self._loglik_grad(alpha, Q, lik)
-        pv, pg, ph = self._penalty(alpha, c0)
-        grad_norm = float(np.max(np.abs(gr - pg)))
+        _, gr, _, _ = self._loglik_grad(alpha, Q, lik)
+        return alpha, float(np.max(np.abs(gr - self._penalty(alpha, c0)[1])))
+
+    def _fit_alpha(self, Q, lik, c0, max_iter, information, se_method):
+        alpha, grad_norm = self._optimize(Q, lik, c0, max_iter)
         self.converged_ = grad_norm <= 1e-6 * max(1.0, lik.counts.sum())
         if not self.converged_:
             warnings.warn(f"GModel: penalised score still {grad_norm:.3g} after optimisation",
                           ConvergenceWarning, stacklevel=3)
+        ll, gr, g, f = self._loglik_grad(alpha, Q, lik)
+        pv, pg, ph = self._penalty(alpha, c0)
         info = self._information(information, Q, lik, g, f)
-        Hp = np.linalg.inv(info + ph)
-        cov_a = Hp @ info @ Hp
-        bias_a = -Hp @ pg
-        D = (np.diag(g) - np.outer(g, g)) @ Q
         self.alpha_ = alpha
-        self.cov_alpha_ = cov_a
-        self.bias_alpha_ = bias_a
-        self.cov_g_ = D @ cov_a @ D.T
-        self.bias_g_ = D @ bias_a
         self.info_ = info
         self.penalty_ratio_ = float(np.trace(ph) / np.trace(info))
         self.loglik_ = ll + float(lik.counts @ lik.logmax)
         self.penalized_loglik_ = self.loglik_ - pv
+        if se_method == "delta":
+            Hp = np.linalg.inv(info + ph)
+            cov_a = Hp @ info @ Hp
+            bias_a = -Hp @ pg
+            center, g_center = alpha, g
+        else:
+            center, cov_a = self._recentred(Q, lik, c0, max_iter, g)
+            bias_a = center - alpha
+            g_center = self._g(center, Q)
+        D = (np.diag(g_center) - np.outer(g_center, g_center)) @ Q
+        self.alpha_center_ = center
+        self.se_method_ = se_method
+        self.cov_alpha_ = cov_a
+        self.bias_alpha_ = bias_a
+        self.cov_g_ = D @ cov_a @ D.T
+        # delta: first order; recentred: the exact shift g(alpha*) - g(alpha_hat)
+        self.bias_g_ = D @ bias_a if se_method == "delta" else g_center - g
         self.prior_ = Prior(lik.grid, g, weights_se=np.sqrt(np.clip(np.diag(self.cov_g_), 0, None)),
                             name="g-model")
+
+    # -- recentred delta method ---------------------------------------------------------
+    def _expected_data(self, lik, grid, g):
+        """Every outcome each unit could have, weighted by its probability under ``g``.
+
+        Returns (likelihood matrix of the outcome rows, weights, group index of each row,
+        number of units in each group). Units with the same design (s_i, exposure, trials)
+        form one group; for the normal family with more than 64 distinct s_i the s_i are
+        pooled into 64 quantile groups (their median s stands for the group).
+        """
+        family = self.family_
+        d = self.data_
+        if family == "matrix":
+            if self.weights_ is None:
+                raise ValueError("se_method='recentred' with family='matrix' needs weights= "
+                                 "(counts of the categories that the rows represent)")
+            f = (lik.L @ g) * np.exp(lik.logmax - lik.logmax.max())
+            N = lik.counts.sum()
+            return lik, N * f / f.sum(), np.zeros(f.size, dtype=np.intp), np.array([N])
+        if self.weights_ is not None:
+            raise ValueError("se_method='recentred' does not support weights for this family")
+        if family == "normal":
+            s = d["se"]
+            levels, counts = np.unique(s, return_counts=True)
+            if levels.size > 64:
+                edges = np.quantile(s, np.linspace(0, 1, 65))
+                grp = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, 63)
+                counts = np.bincount(grp, minlength=64).astype(float)
+                keep = counts > 0
+                levels = np.array([np.median(s[grp == k]) for k in range(64) if keep[k]])
+                counts = counts[keep]
+            zs, ss, gid, dz = [], [], [], []
+            for k, sk in enumerate(levels):
+                # trapezoid rule on nodes s/4 apart over the whole support +- 8.5 s
+                nodes = np.arange(grid[0] - 8.5 * sk, grid[-1] + 8.5 * sk + 0.25 * sk, 0.25 * sk)
+                zs.append(nodes)
+                ss.append(np.full(nodes.size, sk))
+                gid.append(np.full(nodes.size, k))
+                dz.append(np.full(nodes.size, 0.25 * sk))
+            data = {"z": np.concatenate(zs), "se": np.concatenate(ss)}
+            gid, dz = np.concatenate(gid), np.concatenate(dz)
+        else:
+            design = d["exposure"] if family == "poisson" else d["trials"]
+            levels, counts = np.unique(design, return_counts=True)
+            ks, ds, gid = [], [], []
+            for k, v in enumerate(levels):
+                if family == "poisson":  # outcomes up to far beyond the largest rate
+                    lam = grid[-1] * v
+                    top = int(np.ceil(lam + 12 * np.sqrt(lam) + 30))
+                else:
+                    top = int(v)
+                ks.append(np.arange(top + 1, dtype=np.float64))
+                ds.append(np.full(top + 1, v))
+                gid.append(np.full(top + 1, k))
+            name = "exposure" if family == "poisson" else "trials"
+            data = {"k": np.concatenate(ks), name: np.concatenate(ds)}
+            gid = np.concatenate(gid)
+            dz = 1.0
+        elik = build_likelihood(family, data, grid, compress=False)
+        p = (elik.L @ g) * np.exp(elik.logmax) * dz  # probability of each outcome row
+        p = p / np.bincount(gid, weights=p)[gid]  # normalise within each design group
+        return elik, counts[gid] * p, gid, counts.astype(float)
+
+    def _recentred(self, Q, lik, c0, max_iter, g):
+        """Penalised pseudo-true value and sandwich covariance under data drawn from g.
+
+        The penalised estimator applied to data generated by the fitted prior centres on
+        alpha*, the maximiser of the *expected* penalised log-likelihood, not on alpha_hat;
+        its covariance is H^-1 J H^-1 at alpha*, with H the expected negative Hessian plus
+        the penalty's Hessian and J the variance of the score (Huber's sandwich).
+        """
+        elik, w, gid, n_group = self._expected_data(lik, lik.grid, g)
+        elik.counts = w
+        center, _ = self._optimize(Q, elik, c0, max_iter)
+        _, _, gs, fs = self._loglik_grad(center, Q, elik)
+        S = (elik.L * (gs / fs[:, None]) - gs) @ Q  # score of every outcome row
+        Sw = S * w[:, None]
+        per_group = np.zeros((n_group.size, Q.shape[1]))
+        np.add.at(per_group, gid, Sw)
+        J = Sw.T @ S - (per_group / n_group[:, None]).T @ per_group
+        H = self._info(Q, elik, gs, fs) + self._penalty(center, c0)[2]
+        Hi = np.linalg.inv(H)
+        return center, Hi @ J @ Hi
 
     # -- functionals of g with delta-method standard errors --------------------------------
     def prior_expectation(self, t):
@@ -389,13 +489,20 @@ class GModel(GridPosteriorMixin):
         if t.size != self.grid_.size:
             raise ValueError(f"t needs one value per grid point ({self.grid_.size}), got {t.size}")
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        g = self.prior_.weights
-        f = lik.L @ g
-        P = lik.L * (g / f[:, None])
-        E = P @ t
-        grad = (P * (t[None, :] - E[:, None])) @ self.Q_
+
+        def post_expect(g):
+            P = lik.L * (g / (lik.L @ g)[:, None])
+            E = P @ t
+            return E, (P * (t[None, :] - E[:, None])) @ self.Q_
+
+        E, grad = post_expect(self.prior_.weights)
+        if self.se_method_ == "delta":
+            bias = grad @ self.bias_alpha_
+        else:  # linearise where the sampling distribution is centred; exact shift as bias
+            Ec, grad = post_expect(self._g(self.alpha_center_, self.Q_))
+            bias = Ec - E
         out_se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, self.cov_alpha_, grad), 0.0))
-        return lik.expand(E), lik.expand(out_se), lik.expand(grad @ self.bias_alpha_)
+        return lik.expand(E), lik.expand(out_se), lik.expand(bias)
 
     def posterior_mean_se(self, z=None, se=None, *, exposure=None, trials=None):
         r"""Delta-method standard error and bias of each unit's posterior mean.
@@ -432,7 +539,7 @@ class GModel(GridPosteriorMixin):
         d = self.data_
         out = np.empty((n_boot, self.grid_.size))
         kw = dict(family=self.family_, df=self.df, penalty=self.penalty, basis=self.basis,
-                  atom=self.atom, information=self.information, grid=self.grid_,
+                  atom=self.atom, information=self.information, se_method="delta", grid=self.grid_,
                   max_iter=self.max_iter)
         lik = self.likelihood_
         if self.family_ == "matrix":
