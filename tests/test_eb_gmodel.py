@@ -244,3 +244,11 @@ def test_weights_equal_repeated_rows_and_atom_adds_a_spike():
     spike = dc.eb.GModel(df=5, atom=0.0, grid=np.arange(-7, 3.01, 0.25)).fit(zz, se=1.0)
     assert abs(spike.prior_.weights[spike.grid_ == 0][0] - 0.7) < 0.05  # the null mass
     assert "atom" in str(spike.summary())
+
+
+def test_flat_likelihood_gives_the_flat_prior_exactly():
+    # no information: the penalty's subgradient condition holds at alpha = 0 (uniform g)
+    eb = dc.eb.GModel("matrix", grid=np.linspace(0, 1, 9), df=3).fit(np.zeros((4, 9)))
+    assert eb.converged_ and np.all(eb.alpha_ == 0)
+    assert_allclose(eb.prior_.weights, np.full(9, 1 / 9), rtol=1e-15)
+    assert eb.penalty_ratio_ == np.inf

@@ -257,6 +257,10 @@ class GModel(GridPosteriorMixin):
         atom = None if self.atom is None else float(self.atom)
         if atom is not None and not np.isfinite(atom):
             raise ValueError("atom must be a finite number")
+        if se_method == "recentred" and (family == "matrix") == (weights is None):
+            raise ValueError("se_method='recentred' needs weights= with family='matrix' (the "
+                             "counts of the categories the rows represent) and no weights "
+                             "with the other families")
         data = validate_data(family, z, se=se, exposure=exposure, trials=trials)
         if self.grid is None:
             if family == "matrix":
@@ -285,6 +289,11 @@ class GModel(GridPosteriorMixin):
 
     def _optimize(self, Q, lik, c0, max_iter):
         """Maximise the penalised log-likelihood; returns (alpha, max |penalised score|)."""
+        # The penalty is a cone with its tip at 0: alpha = 0 (a flat prior) is the optimum
+        # exactly when the score there is no longer than c0 (the subgradient condition).
+        _, gr0, _, _ = self._loglik_grad(np.zeros(Q.shape[1]), Q, lik)
+        if np.sqrt(gr0 @ gr0) <= c0:
+            return np.zeros(Q.shape[1]), 0.0
         # Damped Newton with the analytic Hessian (Levenberg shift when it is not positive
         # definite far from the optimum); BFGS as a fallback.
         alpha = np.full(Q.shape[1], 1e-3)
@@ -341,11 +350,14 @@ class GModel(GridPosteriorMixin):
         info = self._information(information, Q, lik, g, f)
         self.alpha_ = alpha
         self.info_ = info
-        self.penalty_ratio_ = float(np.trace(ph) / np.trace(info))
+        # at alpha = 0 (the tip of the penalty's cone) its curvature is unbounded
+        tr_info = float(np.trace(info))
+        self.penalty_ratio_ = (float(np.trace(ph)) / tr_info
+                               if np.any(alpha != 0) and tr_info > 0 else np.inf)
         self.loglik_ = ll + float(lik.counts @ lik.logmax)
         self.penalized_loglik_ = self.loglik_ - pv
         if se_method == "delta":
-            Hp = np.linalg.inv(info + ph)
+            Hp = np.linalg.pinv(info + ph)  # pinv: a flat likelihood can leave I singular
             cov_a = Hp @ info @ Hp
             bias_a = -Hp @ pg
             center, g_center = alpha, g
