@@ -216,12 +216,15 @@ class GModel(GridPosteriorMixin):
 
     def _info(self, Q, lik, g, f):
         """Observed information -d2 l / d alpha2 (unpenalised)."""
-        P = lik.L * (g / f[:, None])  # n x m posterior
+        # -d2l = N (Q'diag(g)Q - Qg Qg') - Q'diag(sum_i c_i P_i)Q + sum_i c_i (P_i Q)'(P_i Q),
+        # formed through the n x p matrix PQ (never the n x m posterior: O(nmp), not O(nm^2))
         c = lik.counts
         N = c.sum()
-        post_sum = c @ P
-        M = np.diag(post_sum) - (P * c[:, None]).T @ P - N * (np.diag(g) - np.outer(g, g))
-        return -(Q.T @ M @ Q)
+        PQ = (lik.L * (g / f[:, None])) @ Q
+        post_sum = g * (lik.L.T @ (c / f))
+        qg = Q.T @ g
+        return (N * ((Q * g[:, None]).T @ Q - np.outer(qg, qg)) - (Q * post_sum[:, None]).T @ Q
+                + (PQ * c[:, None]).T @ PQ)
 
     def _information(self, kind, Q, lik, g, f):
         if kind == "observed":
