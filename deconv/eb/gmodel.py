@@ -220,7 +220,7 @@ class GModel(GridPosteriorMixin):
         # formed through the n x p matrix PQ (never the n x m posterior: O(nmp), not O(nm^2))
         c = lik.counts
         N = c.sum()
-        PQ = (lik.L * (g / f[:, None])) @ Q
+        PQ = (lik.L @ (Q * g[:, None])) / f[:, None]
         post_sum = g * (lik.L.T @ (c / f))
         qg = Q.T @ g
         return (N * ((Q * g[:, None]).T @ Q - np.outer(qg, qg)) - (Q * post_sum[:, None]).T @ Q
@@ -229,7 +229,7 @@ class GModel(GridPosteriorMixin):
     def _information(self, kind, Q, lik, g, f):
         if kind == "observed":
             return self._info(Q, lik, g, f)
-        S = (lik.L * (g / f[:, None]) - g) @ Q  # per-row scores d log f_i / d alpha
+        S = (lik.L @ (Q * g[:, None])) / f[:, None] - g @ Q  # per-row scores d log f_i / d alpha
         if kind == "outer":
             w = lik.counts
         else:  # expected counts N f_k of a multinomial over the rows (f on its true scale)
