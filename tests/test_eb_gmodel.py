@@ -204,7 +204,8 @@ def test_posterior_expectations_se_agree_with_bootstrap(boot80):
     p0 = (boot * (GRID == 0)) @ Lt.T / (boot @ Lt.T)    # lfdr of the null 0
     for eb in (delta, rec):
         m, se, bias = eb.posterior_expectation(GRID, zt, st)
-        assert_allclose(m, (eb.prior_.weights * GRID) @ Lt.T / (eb.prior_.weights @ Lt.T), rtol=1e-12)
+        assert_allclose(m, (eb.prior_.weights * GRID) @ Lt.T / (eb.prior_.weights @ Lt.T),
+                        rtol=1e-12)
         assert np.all(np.abs(se / pm.std(axis=0, ddof=1) - 1) < 0.25)  # 80 replicates: ~8% noise
         assert np.all(np.isfinite(bias))
         assert_allclose(eb.posterior_mean_se(zt, st)[0], se, rtol=1e-12)

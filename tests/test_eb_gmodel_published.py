@@ -19,7 +19,8 @@ import deconv as dc
 from deconv.eb.gmodel import ns_basis
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-PUB = json.load(open(os.path.join(DATA, "gmodel_deconvolveR_published.json")))
+with open(os.path.join(DATA, "gmodel_deconvolveR_published.json")) as _fh:
+    PUB = json.load(_fh)
 
 
 def test_ns_basis_is_r_splines_ns():
@@ -159,7 +160,8 @@ def test_binomial_matches_deconvolveR_formulas_by_independent_computation():
         W = g[:, None] * (P / f[:, None]).T - g[:, None]  # m x n, deconvolveR's W
         return -np.log(f).sum() + c0 * np.linalg.norm(a), -(Q.T @ W).sum(axis=1) + c0 * a / np.linalg.norm(a)
 
-    a = optimize.minimize(obj, np.ones(5), jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 5000}).x
+    a = optimize.minimize(obj, np.ones(5), jac=True, method="BFGS",
+                          options={"gtol": 1e-10, "maxiter": 5000}).x
     g = gfun(a)
     f = P @ g
     qw = Q.T @ (g[:, None] * (P / f[:, None]).T - g[:, None])

@@ -16,10 +16,21 @@ from scipy.interpolate import BSpline
 
 from deconv._progress import progress_bar
 from deconv._summary import SummaryTable
-from deconv._validation import (as_1d_float, as_2d_float, check_choice, check_int,
-                                check_positive_scalar, check_rng)
-from deconv.eb.likelihood import (build_likelihood, default_grid, theta_hat, validate_data,
-                                  _validate_grid)
+from deconv._validation import (
+    as_1d_float,
+    as_2d_float,
+    check_choice,
+    check_int,
+    check_positive_scalar,
+    check_rng,
+)
+from deconv.eb.likelihood import (
+    _validate_grid,
+    build_likelihood,
+    default_grid,
+    theta_hat,
+    validate_data,
+)
 from deconv.eb.posterior import GridPosteriorMixin
 from deconv.eb.prior import Prior
 from deconv.exceptions import ConvergenceWarning
@@ -149,6 +160,19 @@ class GModel(GridPosteriorMixin):
         ``deltaAt``). The automatic grid includes it.
     information : {"observed", "outer", "expected"}
         Information used in the delta method (see above).
+    se_method : {"delta", "recentred"}
+        ``"delta"``: the formulas above, linearised at :math:`\hat\alpha` (Efron 2016,
+        deconvolveR). ``"recentred"``: linearise at :math:`\alpha^*`, the maximiser of the
+        expected penalised log-likelihood under data drawn from :math:`\hat g` -- where a
+        parametric bootstrap actually centres -- with the sandwich
+        :math:`H^{-1}JH^{-1}` there (:math:`H` expected information plus :math:`\ddot s`,
+        :math:`J` the score variance) and bias :math:`g(\alpha^*) - g(\hat\alpha)`. When a
+        few directions of :math:`\alpha` carry about as little information as the
+        penalty's curvature, :math:`\alpha^*` is far from :math:`\hat\alpha` and the
+        delta method misstates pointwise SEs of g by up to 1.6x in our checks; the
+        recentred SEs agree with a 400-replicate bootstrap within 7% (docs/eb.rst).
+        Costs one more fit on the enumerated outcomes (normal family: a quadrature with
+        units pooled into at most 64 groups of s_i).
     grid, grid_size :
         Grid (default: automatic rule with ``grid_size=100`` points).
     max_iter : int
@@ -160,8 +184,10 @@ class GModel(GridPosteriorMixin):
     alpha_, cov_alpha_, bias_alpha_ : ndarray
     cov_g_, bias_g_ : ndarray
         Delta-method covariance and bias of the prior masses.
+    alpha_center_ : ndarray
+        Where the SEs are linearised: ``alpha_`` (delta) or :math:`\alpha^*` (recentred).
     info_ : ndarray
-        The information matrix used.
+        The information matrix of the delta method at ``alpha_``.
     penalty_ratio_ : float
         :math:`\mathrm{tr}(\ddot s)/\mathrm{tr}(I)`, the ratio of artificial to genuine
         information (Efron 2016, eq. 4.3; deconvolveR's ``S``).
@@ -348,7 +374,7 @@ class GModel(GridPosteriorMixin):
         if not self.converged_:
             warnings.warn(f"GModel: penalised score still {grad_norm:.3g} after optimisation",
                           ConvergenceWarning, stacklevel=3)
-        ll, gr, g, f = self._loglik_grad(alpha, Q, lik)
+        ll, _, g, f = self._loglik_grad(alpha, Q, lik)
         pv, pg, ph = self._penalty(alpha, c0)
         info = self._information(information, Q, lik, g, f)
         self.alpha_ = alpha
@@ -564,12 +590,12 @@ class GModel(GridPosteriorMixin):
             raise ValueError("parametric_bootstrap does not support weights for this family")
         d = self.data_
         out = np.empty((n_boot, self.grid_.size))
-        kw = dict(family=self.family_, df=self.df, penalty=self.penalty, basis=self.basis,
-                  atom=self.atom, information=self.information, se_method="delta", grid=self.grid_,
-                  max_iter=self.max_iter)
+        kw = {"family": self.family_, "df": self.df, "penalty": self.penalty,
+              "basis": self.basis, "atom": self.atom, "information": self.information,
+              "se_method": "delta", "grid": self.grid_, "max_iter": self.max_iter}
         lik = self.likelihood_
         if self.family_ == "matrix":
-            N = int(round(self.weights_.sum()))
+            N = round(float(self.weights_.sum()))
             fk = (lik.L @ self.prior_.weights) * np.exp(lik.logmax - lik.logmax.max())
             pk = fk / fk.sum()
         with progress_bar(n_boot, "g-model bootstrap", progress) as bar:
