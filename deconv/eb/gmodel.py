@@ -86,6 +86,21 @@ def ns_basis(x, df):
     return B @ Qc[:, 2:]
 
 
+def _design_groups(x, integer=False, max_groups=64):
+    """Distinct values of a unit design (s_i, exposure, trials) and how many units share each;
+    more than ``max_groups`` distinct values are pooled into quantile groups (median)."""
+    levels, counts = np.unique(x, return_counts=True)
+    if levels.size <= max_groups:
+        return levels, counts.astype(np.float64)
+    edges = np.quantile(x, np.linspace(0, 1, max_groups + 1))
+    grp = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max_groups - 1)
+    used = np.unique(grp)
+    levels = np.array([np.median(x[grp == k]) for k in used])
+    if integer:
+        levels = np.round(levels)
+    return levels, np.bincount(grp)[used].astype(np.float64)
+
+
 def _design_matrix(grid, df, basis, atom):
     """The m x p matrix Q of the exponential family (see GModel)."""
     if isinstance(basis, str):
@@ -411,8 +426,9 @@ class GModel(GridPosteriorMixin):
 
         Returns (likelihood matrix of the outcome rows, weights, group index of each row,
         number of units in each group). Units with the same design (s_i, exposure, trials)
-        form one group; for the normal family with more than 64 distinct s_i the s_i are
-        pooled into 64 quantile groups (their median s stands for the group).
+        form one group; with more than 64 distinct designs they are pooled into 64 quantile
+        groups whose median stands for the group (an approximation that keeps the cost
+        bounded; exact with at most 64 distinct designs).
         """
         family = self.family_
         d = self.data_
@@ -425,16 +441,9 @@ class GModel(GridPosteriorMixin):
             return lik, N * f / f.sum(), np.zeros(f.size, dtype=np.intp), np.array([N])
         if self.weights_ is not None:
             raise ValueError("se_method='recentred' does not support weights for this family")
+        design = d["se"] if family == "normal" else d["exposure" if family == "poisson" else "trials"]
+        levels, counts = _design_groups(design, integer=family == "binomial")
         if family == "normal":
-            s = d["se"]
-            levels, counts = np.unique(s, return_counts=True)
-            if levels.size > 64:
-                edges = np.quantile(s, np.linspace(0, 1, 65))
-                grp = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, 63)
-                counts = np.bincount(grp, minlength=64).astype(float)
-                keep = counts > 0
-                levels = np.array([np.median(s[grp == k]) for k in range(64) if keep[k]])
-                counts = counts[keep]
             zs, ss, gid, dz = [], [], [], []
             for k, sk in enumerate(levels):
                 # Trapezoid rule with nodes s/2 apart on the union of the windows
@@ -457,18 +466,18 @@ class GModel(GridPosteriorMixin):
             data = {"z": np.concatenate(zs), "se": np.concatenate(ss)}
             gid, dz = np.concatenate(gid), np.concatenate(dz)
         else:
-            design = d["exposure"] if family == "poisson" else d["trials"]
-            levels, counts = np.unique(design, return_counts=True)
             ks, ds, gid = [], [], []
             for k, v in enumerate(levels):
-                if family == "poisson":  # outcomes up to far beyond the largest rate
-                    lam = grid[-1] * v
-                    top = int(np.ceil(lam + 12 * np.sqrt(lam) + 30))
+                if family == "poisson":  # every count with non-negligible probability
+                    lo, hi = grid[0] * v, grid[-1] * v
+                    first = max(0, int(np.floor(lo - 12 * np.sqrt(lo) - 30)))
+                    top = int(np.ceil(hi + 12 * np.sqrt(hi) + 30))
                 else:
-                    top = int(v)
-                ks.append(np.arange(top + 1, dtype=np.float64))
-                ds.append(np.full(top + 1, v))
-                gid.append(np.full(top + 1, k))
+                    first, top = 0, int(v)
+                kk = np.arange(first, top + 1, dtype=np.float64)
+                ks.append(kk)
+                ds.append(np.full(kk.size, v))
+                gid.append(np.full(kk.size, k))
             name = "exposure" if family == "poisson" else "trials"
             data = {"k": np.concatenate(ks), name: np.concatenate(ds)}
             gid = np.concatenate(gid)
