@@ -271,9 +271,9 @@ def test_flat_likelihood_gives_the_flat_prior_exactly():
 @pytest.mark.slow
 def test_recentred_se_binomial_agree_with_bootstrap():
     # surgery-like binomial data (844 units, 1..39 trials; the published surg data are not
-    # available). 400 bootstrap replicates: sd error ~3.5%. Measured: recentred 0.97--1.07 at
+    # available). 400 bootstrap replicates: sd error ~3.5%. Measured: recentred 0.98--1.08 at
     # every grid point with g > 5e-4; delta with deconvolveR's outer-product information
-    # up to 1.41 (observed information 0.95--1.15).
+    # up to 1.43 (observed information 0.98--1.17).
     rng = np.random.default_rng(11)
     n = 844
     tr = rng.integers(1, 40, n)
