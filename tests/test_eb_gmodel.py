@@ -236,7 +236,8 @@ def test_gmodel_new_options_bad_input():
         dc.eb.GModel(grid=grid, df=3).fit(z, se=s, weights=[1.0, -2.0, 1.0])
     with pytest.raises(ValueError, match="weights="):
         dc.eb.GModel("matrix", grid=grid, df=3, se_method="recentred").fit(np.zeros((4, 9)))
-    eb = dc.eb.GModel(grid=grid, df=3).fit(z, se=s, weights=[1.0, 2.0, 1.0])
+    with pytest.warns(dc.exceptions.DeconvWarning, match="flat prior"):  # 3 points: too few
+        eb = dc.eb.GModel(grid=grid, df=3).fit(z, se=s, weights=[1.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="weights"):
         eb.parametric_bootstrap(5, rng=0)
     with pytest.raises(ValueError, match="one value per grid point"):
@@ -262,7 +263,8 @@ def test_weights_equal_repeated_rows_and_atom_adds_a_spike():
 
 def test_flat_likelihood_gives_the_flat_prior_exactly():
     # no information: the penalty's subgradient condition holds at alpha = 0 (uniform g)
-    eb = dc.eb.GModel("matrix", grid=np.linspace(0, 1, 9), df=3).fit(np.zeros((4, 9)))
+    with pytest.warns(dc.exceptions.DeconvWarning, match="flat prior"):
+        eb = dc.eb.GModel("matrix", grid=np.linspace(0, 1, 9), df=3).fit(np.zeros((4, 9)))
     assert eb.converged_ and np.all(eb.alpha_ == 0)
     assert_allclose(eb.prior_.weights, np.full(9, 1 / 9), rtol=1e-15)
     assert eb.penalty_ratio_ == np.inf

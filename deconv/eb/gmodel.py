@@ -33,7 +33,7 @@ from deconv.eb.likelihood import (
 )
 from deconv.eb.posterior import GridPosteriorMixin
 from deconv.eb.prior import Prior
-from deconv.exceptions import ConvergenceWarning
+from deconv.exceptions import ConvergenceWarning, DeconvWarning
 
 __all__ = ["GModel", "natural_spline_basis", "ns_basis"]
 
@@ -389,6 +389,11 @@ class GModel(GridPosteriorMixin):
         if not self.converged_:
             warnings.warn(f"GModel: penalised score still {grad_norm:.3g} after optimisation",
                           ConvergenceWarning, stacklevel=3)
+        if not np.any(alpha):
+            warnings.warn(f"GModel: the data are too weak for the penalty (c0 = {c0:g}): the "
+                          "estimate is exactly the flat prior (alpha = 0, where the penalty has "
+                          "no curvature), so its standard errors are not meaningful",
+                          DeconvWarning, stacklevel=3)
         ll, _, g, f = self._loglik_grad(alpha, Q, lik)
         pv, pg, ph = self._penalty(alpha, c0)
         info = self._information(information, Q, lik, g, f)
@@ -505,7 +510,7 @@ class GModel(GridPosteriorMixin):
         np.add.at(per_group, gid, Sw)
         J = Sw.T @ S - (per_group / n_group[:, None]).T @ per_group
         H = self._info(Q, elik, gs, fs) + self._penalty(center, c0)[2]
-        Hi = np.linalg.inv(H)
+        Hi = np.linalg.pinv(H)  # pinv: at alpha* = 0 with little data H can be singular
         return center, Hi @ J @ Hi
 
     # -- functionals of g with delta-method standard errors --------------------------------
