@@ -236,6 +236,8 @@ def test_gmodel_new_options_bad_input():
         dc.eb.GModel(grid=grid, df=3).fit(z, se=s, weights=[1.0, -2.0, 1.0])
     with pytest.raises(ValueError, match="weights="):
         dc.eb.GModel("matrix", grid=grid, df=3, se_method="recentred").fit(np.zeros((4, 9)))
+    with pytest.raises(ValueError, match="does not support weights"):
+        dc.eb.GModel(grid=grid, df=3, information="expected").fit(z, se=s, weights=[1, 1, 1])
     with pytest.warns(dc.exceptions.DeconvWarning, match="flat prior"):  # 3 points: too few
         eb = dc.eb.GModel(grid=grid, df=3).fit(z, se=s, weights=[1.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="weights"):
@@ -306,3 +308,36 @@ def test_recentred_se_poisson_with_exposures_agree_with_bootstrap():
     assert np.all(np.abs(eb.prior_.weights_se[keep] / sd[keep] - 1) < 0.10)
     for a in [(grid <= c).astype(float) for c in (1, 3, 8, 15)] + [grid]:
         assert abs(eb.prior_expectation(a)[1] / (boot @ a).std(ddof=1) - 1) < 0.10
+
+
+def test_expected_information_is_the_fisher_information():
+    # binomial: sum over units and every outcome k = 0..n_i of P(k) s(k) s(k)', by brute force
+    from scipy import stats
+    rng = np.random.default_rng(3)
+    tr = rng.integers(2, 12, 60)
+    k = rng.binomial(tr, rng.beta(2, 3, 60))
+    grid = np.linspace(0.02, 0.98, 25)
+    eb = dc.eb.GModel("binomial", df=4, grid=grid, information="expected").fit(k, trials=tr)
+    g, Q = eb.prior_.weights, eb.Q_
+    ref = np.zeros((4, 4))
+    for n in tr:
+        P = stats.binom.pmf(np.arange(n + 1)[:, None], n, grid[None, :])
+        f = P @ g
+        S = (P * g / f[:, None] - g) @ Q
+        ref += (S * f[:, None]).T @ S
+    assert_allclose(eb.info_, ref, rtol=1e-10)
+    # normal: our quadrature against scipy.integrate.quad (5 units with the same s)
+    from scipy import integrate
+    e1 = dc.eb.GModel(df=3, penalty=0.01, grid=np.linspace(-3, 3, 13),
+                      information="expected").fit([-1.5, 0.4, 2.0, 0.3, -0.2], se=0.8)
+    g, Q, th = e1.prior_.weights, e1.Q_, e1.grid_
+
+    def integrand(zz, a, b):
+        L = stats.norm.pdf(zz, th, 0.8)
+        f = L @ g
+        s = Q.T @ (L * g / f - g)
+        return s[a] * s[b] * f
+
+    ref = 5 * np.array([[integrate.quad(integrand, -12, 12, args=(a, b), epsabs=1e-12,
+                                        limit=200)[0] for b in range(3)] for a in range(3)])
+    assert_allclose(e1.info_, ref, rtol=1e-7, atol=1e-10)

@@ -152,11 +152,13 @@ class GModel(GridPosteriorMixin):
     * ``"outer"`` -- :math:`\sum_i c_i \dot\ell_i\dot\ell_i^\top`, the outer product of the
       per-row scores :math:`\dot\ell_i = Q^\top(P_{i\cdot} - g)`; this is what deconvolveR
       uses for per-unit (binomial) data;
-    * ``"expected"`` -- :math:`\sum_k N f_k \dot\ell_k\dot\ell_k^\top` with
-      :math:`N = \sum_k c_k`: the Fisher information of multinomial counts :math:`c_k` in
-      categories with probabilities :math:`f_k`. Valid when the rows are the *categories of
-      the sample space* (a histogram: ``family="matrix"`` with ``weights=`` counts, or Poisson
-      counts); deconvolveR's choice for its Poisson and binned-normal families.
+    * ``"expected"`` -- the Fisher information. For ``family="matrix"`` the rows are taken
+      as the *categories of the sample space* (a histogram, ``weights=`` its counts
+      :math:`c_k`): :math:`\sum_k N f_k \dot\ell_k\dot\ell_k^\top`, :math:`N = \sum_k c_k`,
+      deconvolveR's choice for its Poisson and binned-normal families. For the other
+      families, :math:`\sum_i E\,\dot\ell_i\dot\ell_i^\top` over every outcome each unit
+      could have (exact sums for Poisson and binomial, quadrature for the normal family;
+      units pooled into at most 64 groups of equal design).
 
     Parameters
     ----------
@@ -270,11 +272,15 @@ class GModel(GridPosteriorMixin):
     def _information(self, kind, Q, lik, g, f):
         if kind == "observed":
             return self._info(Q, lik, g, f)
-        S = (lik.L @ (Q * g[:, None])) / f[:, None] - g @ Q  # per-row scores d log f_i / d alpha
-        if kind == "outer":
+        if kind == "expected" and self.family_ != "matrix":
+            # Fisher information: every outcome of every unit, weighted by its probability
+            lik, w, _, _ = self._expected_data(lik, lik.grid, g)
+            f = lik.L @ g
+        elif kind == "outer":
             w = lik.counts
         else:  # expected counts N f_k of a multinomial over the rows (f on its true scale)
             w = lik.counts.sum() * f * np.exp(lik.logmax)
+        S = (lik.L @ (Q * g[:, None])) / f[:, None] - g @ Q  # per-row scores d log f_i / d alpha
         return (S * w[:, None]).T @ S
 
     def _penalty(self, alpha, c0):
@@ -305,6 +311,9 @@ class GModel(GridPosteriorMixin):
             raise ValueError("se_method='recentred' needs weights= with family='matrix' (the "
                              "counts of the categories the rows represent) and no weights "
                              "with the other families")
+        if information == "expected" and family != "matrix" and weights is not None:
+            raise ValueError("information='expected' does not support weights for "
+                             f"family={family!r}")
         data = validate_data(family, z, se=se, exposure=exposure, trials=trials)
         if self.grid is None:
             if family == "matrix":
@@ -445,7 +454,8 @@ class GModel(GridPosteriorMixin):
             N = lik.counts.sum()
             return lik, N * f / f.sum(), np.zeros(f.size, dtype=np.intp), np.array([N])
         if self.weights_ is not None:
-            raise ValueError("se_method='recentred' does not support weights for this family")
+            raise ValueError("se_method='recentred' and information='expected' do not support "
+                             "weights for this family")
         design = d["se"] if family == "normal" else d["exposure" if family == "poisson" else "trials"]
         levels, counts = _design_groups(design, integer=family == "binomial")
         if family == "normal":
