@@ -209,7 +209,7 @@ def test_plots_return_axes():
 
 
 def test_fit_glmm_route_and_array_input_agree():
-    from deconv.datasets.hierarchical import load_cbpp
+    from deconv.datasets.hierarchical import load_cbpp, load_sleepstudy
     cb = load_cbpp(as_frame=False)
     r = hm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=cb, family="binomial")
     assert r.method == "Laplace" and "auto" in r.method_reason
@@ -220,11 +220,12 @@ def test_fit_glmm_route_and_array_input_agree():
     assert_allclose(r2.beta, r.beta, rtol=1e-6)
     with pytest.raises(ValueError, match="binomial"):
         hm.glmm(y=cb["incidence"], X=X, groups=cb["herd"], family="binomial")
-    # the sampler route exists for group intercepts (tests/test_hierarchical_bayes.py) but not
-    # for correlated random slopes: it must say so rather than fit something else
-    with pytest.raises(NotImplementedError, match="no sampler route"):
-        hm.fit("cbind(incidence, size - incidence) ~ period + (period | herd)", data=cb,
-               family="binomial", method="sampler")
+    # GLMMs with random slopes go to the compiled mixed model under method="sampler"
+    # (tests/test_hierarchical_bayes*.py); a combination it lacks must say so rather than
+    # fit something else
+    with pytest.raises(NotImplementedError, match="Student-t"):
+        hm.fit("Reaction ~ Days + (1 | Subject)", data=load_sleepstudy(as_frame=False),
+               method="sampler", residual="student-t", group_variances=True)
 
 
 def test_crossed_array_input_matches_formula():

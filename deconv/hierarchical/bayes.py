@@ -47,6 +47,7 @@ from scipy import special
 
 from deconv._validation import as_1d_float, as_2d_float, check_level, check_positive_scalar
 from deconv.exceptions import SamplingWarning
+from deconv.hierarchical.formula import categorical_parts, factor_codes
 from deconv.hierarchical.results import EffectTable, HierarchicalResult
 from deconv.sampling import diagnostics as dg
 from deconv.sampling.draws import Posterior
@@ -121,11 +122,14 @@ def _finish(post, msgs, *, model, reason, fixed, vc, groups, level, prior, nobs,
 
 
 def _labels(groups, n):
-    g = np.asarray(groups)
-    if g.ndim != 1 or g.size != n:
+    # the level order of the exact solvers (formula.factor_codes): a pandas Categorical
+    # keeps its categories' order, numeric strings sort by value
+    g = groups if categorical_parts(groups) is not None else np.asarray(groups)
+    if np.ndim(g) != 1 or len(g) != n:
         raise ValueError(f"groups must be 1-D with one label per observation ({n}), got shape "
-                         f"{g.shape}")
-    labels, idx = np.unique(g, return_inverse=True)
+                         f"{np.shape(g)}")
+    idx, labels = factor_codes(g, "groups")
+    labels = np.asarray(labels)
     if labels.size < 2:
         raise ValueError("groups must have at least two levels")
     return labels, idx.astype(np.int64)
@@ -482,7 +486,7 @@ def lmm_bayes(y, X, groups, *, random_slopes=False, residual="normal", nu=None,
     if len(names) != p:
         raise ValueError(f"names has {len(names)} entries but X has {p} columns")
     factor = _factor_name(groups, group_name)
-    labels, g = _labels(np.asarray(groups), n)
+    labels, g = _labels(groups, n)
     J = labels.size
     if nu is not None:
         nu = check_positive_scalar(nu, "nu")
@@ -634,7 +638,7 @@ def glmm_bayes(y, X, groups, *, family="binomial", trials=None, offset=None, nam
     if len(names) != p:
         raise ValueError(f"names has {len(names)} entries but X has {p} columns")
     factor = _factor_name(groups, group_name)
-    labels, g = _labels(np.asarray(groups), n)
+    labels, g = _labels(groups, n)
     if random_slopes:
         from deconv.hierarchical.design import Design, RandomTerm
         if p == 0:
