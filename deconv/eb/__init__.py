@@ -11,10 +11,10 @@ with trials, or a user-supplied log-likelihood matrix.
 """
 from deconv.eb.ash import Ash, ScaleMixturePrior
 from deconv.eb.conjugate import Conjugate, ParametricPrior
-from deconv.eb.gmodel import GModel, natural_spline_basis
+from deconv.eb.gmodel import GModel, natural_spline_basis, ns_basis
 from deconv.eb.npmle import NPMLE, FixedPrior
 from deconv.eb.prior import Prior
 from deconv.eb.solvers import NPMLEResult, em, kkt_vector, mixsqp
 from deconv.eb.tweedie import Tweedie
 
-__all__ = ["NPMLE", "GModel", "Ash", "Tweedie", "ScaleMixturePrior", "natural_spline_basis", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
+__all__ = ["NPMLE", "GModel", "Ash", "Tweedie", "ScaleMixturePrior", "natural_spline_basis", "ns_basis", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
