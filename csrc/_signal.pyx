@@ -1,6 +1,8 @@
 # Single-pass spectral sums for deconv.signal's automatic regularisation rules.
 # Kernel only: the caller guarantees 1-D contiguous float64 arrays of equal length,
 # lam >= 0, c >= 0, and output arrays of the same length.
+from libc.math cimport sqrt
+
 
 
 def filter_criterion(const double[::1] A, const double[::1] D, const double[::1] P,
@@ -118,3 +120,139 @@ def cg_direction(double beta, const double complex[::1] Z, double complex[::1] P
     with nogil:
         for k in range(n):
             P[k] = Z[k] + beta * P[k]
+
+
+# --- total variation: the dual step and the divergence on a periodic n-D grid ---------
+# x is the flattened C-order grid of shape `shape` (at most 8 axes, checked by the
+# caller); p holds one dual component per axis, shape (d, N). Forward differences wrap
+# periodically, as in the FFT-diagonal data term.
+
+cdef enum:
+    _MAXDIM = 8
+
+
+cdef inline void _advance(Py_ssize_t* coord, const Py_ssize_t* shape,
+                          Py_ssize_t d) noexcept nogil:
+    """Odometer step of the C-order multi-index (last axis fastest)."""
+    cdef Py_ssize_t a = d - 1
+    coord[a] += 1
+    while a > 0 and coord[a] == shape[a]:
+        coord[a] = 0
+        a -= 1
+        coord[a] += 1
+
+
+cdef void _dual_step_2d(const double* x, double* p0, double* p1, Py_ssize_t n0,
+                        Py_ssize_t n1, double sigma, double inv_lam) noexcept nogil:
+    cdef Py_ssize_t i, j, r, rn
+    cdef double g0, g1, v0, v1, nrm, xc
+    for i in range(n0):
+        r = i * n1
+        rn = 0 if i == n0 - 1 else r + n1
+        for j in range(n1):
+            xc = x[r + j]
+            g0 = x[rn + j] - xc
+            g1 = (x[r + j + 1] if j < n1 - 1 else x[r]) - xc
+            v0 = p0[r + j] + sigma * g0
+            v1 = p1[r + j] + sigma * g1
+            nrm = (v0 * v0 + v1 * v1) * inv_lam * inv_lam
+            if nrm > 1.0:
+                nrm = 1.0 / sqrt(nrm)
+                v0 = v0 * nrm
+                v1 = v1 * nrm
+            p0[r + j] = v0
+            p1[r + j] = v1
+
+
+cdef void _divergence_2d(const double* p0, const double* p1, double* out, Py_ssize_t n0,
+                         Py_ssize_t n1) noexcept nogil:
+    cdef Py_ssize_t i, j, r, rp
+    for i in range(n0):
+        r = i * n1
+        rp = (n0 - 1) * n1 if i == 0 else r - n1
+        out[r] = p0[r] - p0[rp] + p1[r] - p1[r + n1 - 1]
+        for j in range(1, n1):
+            out[r + j] = p0[r + j] - p0[rp + j] + p1[r + j] - p1[r + j - 1]
+
+
+def tv_dual_step(const double[::1] xbar, double[:, ::1] p, const Py_ssize_t[::1] shape,
+                 double sigma, double lam):
+    """``p <- proj_{|.| <= lam}(p + sigma grad(xbar))`` pointwise (isotropic TV)."""
+    cdef Py_ssize_t d = shape.shape[0], n = xbar.shape[0]
+    if d == 2:
+        with nogil:
+            _dual_step_2d(&xbar[0], &p[0, 0], &p[1, 0], shape[0], shape[1], sigma, 1.0 / lam)
+        return
+    cdef Py_ssize_t stride[_MAXDIM]
+    cdef Py_ssize_t coord[_MAXDIM]
+    cdef Py_ssize_t shp[_MAXDIM]
+    cdef Py_ssize_t a, k, nb
+    cdef double v, nrm
+    with nogil:
+        for a in range(d):
+            shp[a] = shape[a]
+            coord[a] = 0
+        stride[d - 1] = 1
+        for a in range(d - 2, -1, -1):
+            stride[a] = stride[a + 1] * shp[a + 1]
+        for k in range(n):
+            nrm = 0.0
+            for a in range(d):
+                if coord[a] == shp[a] - 1:
+                    nb = k - (shp[a] - 1) * stride[a]
+                else:
+                    nb = k + stride[a]
+                v = p[a, k] + sigma * (xbar[nb] - xbar[k])
+                p[a, k] = v
+                nrm = nrm + v * v
+            nrm = sqrt(nrm) / lam
+            if nrm > 1.0:
+                for a in range(d):
+                    p[a, k] = p[a, k] / nrm
+            _advance(coord, shp, d)
+
+
+def tv_divergence(const double[:, ::1] p, const Py_ssize_t[::1] shape, double[::1] out):
+    """``out = div p`` (minus the adjoint of the forward-difference gradient)."""
+    cdef Py_ssize_t d = shape.shape[0], n = out.shape[0]
+    if d == 2:
+        with nogil:
+            _divergence_2d(&p[0, 0], &p[1, 0], &out[0], shape[0], shape[1])
+        return
+    cdef Py_ssize_t stride[_MAXDIM]
+    cdef Py_ssize_t coord[_MAXDIM]
+    cdef Py_ssize_t shp[_MAXDIM]
+    cdef Py_ssize_t a, k, pv
+    cdef double s
+    with nogil:
+        for a in range(d):
+            shp[a] = shape[a]
+            coord[a] = 0
+        stride[d - 1] = 1
+        for a in range(d - 2, -1, -1):
+            stride[a] = stride[a + 1] * shp[a + 1]
+        for k in range(n):
+            s = 0.0
+            for a in range(d):
+                if coord[a] == 0:
+                    pv = k + (shp[a] - 1) * stride[a]
+                else:
+                    pv = k - stride[a]
+                s = s + p[a, k] - p[a, pv]
+            out[k] = s
+            _advance(coord, shp, d)
+
+
+def tv_relax(double[::1] x, const double[::1] x_new, double[::1] xbar):
+    """``xbar = 2 x_new - x; x = x_new``; returns ``(|x_new - x|^2, |x_new|^2)``."""
+    cdef Py_ssize_t n = x.shape[0]
+    cdef Py_ssize_t k
+    cdef double dd = 0.0, nn = 0.0, diff
+    with nogil:
+        for k in range(n):
+            diff = x_new[k] - x[k]
+            dd = dd + diff * diff
+            nn = nn + x_new[k] * x_new[k]
+            xbar[k] = x_new[k] + diff
+            x[k] = x_new[k]
+    return dd, nn
