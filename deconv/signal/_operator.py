@@ -25,17 +25,22 @@ left and right edges meet in a jump that deconvolution turns into ringing):
     estimated on a grid grown by the PSF support while the data term only counts the
     observed frame, ``||M(h * x) - y||^2`` with a mask ``M``. No extension is invented,
     so it is right for any PSF (motion blur included). The normal equations are solved
-    by conjugate gradients preconditioned with the circulant (periodic) solution, a
-    few FFTs per iteration; the regularisation weight is chosen on the ``"pad"``
-    approximation.
+    by conjugate gradients (:class:`MaskedSystem`) preconditioned with the circulant
+    (periodic) solution, one FFT pair per iteration (in single precision; the CG
+    vectors stay float64), started from the ``"pad"`` solution; the regularisation
+    weight is chosen on the ``"pad"`` approximation.
 ``"auto"`` (default)
-    ``"model"`` for the methods that support it (:func:`wiener`, :func:`tikhonov`,
-    :func:`forward`; :func:`richardson_lucy` has its own masked model), ``"pad"``
-    otherwise (:func:`tv`, :func:`unsupervised_wiener`). Measured on 256x256 crops of
-    a larger blurred photograph at BSNR 40 dB (the realistic case), the Wiener filter
-    gained 4.4 / 3.9 / -3.2 dB with ``"pad"`` and 6.5 / 4.1 / 7.1 dB with ``"model"``
-    for 9x9 box / Gaussian / motion blur; ``"pad"`` matched ``"reflect"`` within 0.1 dB
-    and beat it for ForWaRD.
+    ``"model"`` for every method of this module except :func:`richardson_lucy`, which
+    has its own masked model. Measured on 256x256 crops of a larger blurred photograph
+    at BSNR 40 dB (the realistic case), the Wiener filter gained 4.4 / 3.9 / -3.2 dB
+    with ``"pad"`` and 6.5 / 4.1 / 7.1 dB with ``"model"`` for 9x9 box / Gaussian /
+    motion blur.
+
+Why the CG needs tens of iterations: the pixels beyond the frame are seen by the data
+from one side only, so the circulant preconditioner (which assumes data all around)
+misjudges them; the slow modes are smooth exterior modes that still move the frame's
+border pixels. Measured alternatives that did not help: diagonal rescaling of the
+exterior, a smaller exterior band (the PSF support only), edge/reflect starts.
 """
 import numpy as np
 import scipy.fft as sfft

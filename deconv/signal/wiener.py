@@ -338,10 +338,21 @@ def unsupervised_wiener(y, psf, *, regularizer="laplacian", boundary="auto", otf
     mean :math:`E[\hat x(\gamma) \mid y]`, averaged after burn-in until its relative
     change per sweep falls below ``tol``.
 
+    With the explicit boundary model (``boundary="model"``, the default) the data
+    beyond the frame are latent (extend-and-mask, a data augmentation): the object
+    lives on a grid grown by the PSF support, the unobserved samples
+    :math:`z = (h * x)_{\text{out}} + \gamma_n^{-1/2}\varepsilon` are drawn each sweep
+    given :math:`x`, so the conditional of :math:`x` given the completed data stays
+    diagonal in Fourier; :math:`\gamma_n` is drawn from the observed samples only
+    (a partially collapsed step). The latent samples start at the blur of the
+    boundary-model Wiener solution, and the running mean is judged on the frame.
+
     Parameters
     ----------
     y, psf, regularizer, boundary, otf
-        As in :func:`wiener`.
+        As in :func:`wiener` (``"auto"`` = ``"model"``; ``"pad"``, ``"reflect"``,
+        ``"periodic"`` sample on an extended or periodic grid instead: each sweep is
+        cheaper, 1 FFT pair against about 2, but real borders ring).
     burn_in, min_iter, max_iter : int
         Sweeps discarded, minimum and maximum number of sweeps.
     tol : float
@@ -359,7 +370,9 @@ def unsupervised_wiener(y, psf, *, regularizer="laplacian", boundary="auto", otf
     ----------
     Orieux, F., Giovannelli, J.-F. & Rodet, T. (2010). Bayesian estimation of
     regularization and point spread function parameters for Wiener-Hunt deconvolution.
-    *J. Opt. Soc. Am. A* 27, 1593-1607.
+    *J. Opt. Soc. Am. A* 27, 1593-1607. Tanner, M. A. & Wong, W. H. (1987). The
+    calculation of posterior distributions by data augmentation. *J. Amer. Statist.
+    Assoc.* 82, 528-540 (the latent samples beyond the frame).
 
     Examples
     --------
@@ -370,6 +383,10 @@ def unsupervised_wiener(y, psf, *, regularizer="laplacian", boundary="auto", otf
     >>> y = ds.blur(x, h, boundary="periodic") + 0.1 * np.random.default_rng(1).standard_normal(1024)
     >>> res = ds.unsupervised_wiener(y, h, boundary="periodic", rng=0)
     >>> bool(abs(res.noise_std - 0.1) < 0.01)
+    True
+    >>> yc = ds.blur(x, h, boundary="reflect")[100:900] + 0.1 * np.random.default_rng(2).standard_normal(800)
+    >>> rc = ds.unsupervised_wiener(yc, h, rng=0)       # real borders: boundary model
+    >>> bool(ds.metrics.isnr(x[100:900], yc, rc) > 1)
     True
     """
     return _linear(y, psf, balance="unsupervised", regularizer=regularizer, noise_std=None,
