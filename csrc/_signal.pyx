@@ -175,6 +175,18 @@ cdef void _divergence_2d(const double* p0, const double* p1, double* out, Py_ssi
             out[r + j] = p0[r + j] - p0[rp + j] + p1[r + j] - p1[r + j - 1]
 
 
+cdef inline void _grid_setup(const Py_ssize_t[::1] shape, Py_ssize_t d, Py_ssize_t* shp,
+                             Py_ssize_t* stride, Py_ssize_t* coord) noexcept nogil:
+    """C copies of the shape, its C-order strides (in elements) and a zero multi-index."""
+    cdef Py_ssize_t a
+    for a in range(d):
+        shp[a] = shape[a]
+        coord[a] = 0
+    stride[d - 1] = 1
+    for a in range(d - 2, -1, -1):
+        stride[a] = stride[a + 1] * shp[a + 1]
+
+
 def tv_dual_step(const double[::1] xbar, double[:, ::1] p, const Py_ssize_t[::1] shape,
                  double sigma, double lam):
     """``p <- proj_{|.| <= lam}(p + sigma grad(xbar))`` pointwise (isotropic TV)."""
@@ -189,12 +201,7 @@ def tv_dual_step(const double[::1] xbar, double[:, ::1] p, const Py_ssize_t[::1]
     cdef Py_ssize_t a, k, nb
     cdef double v, nrm
     with nogil:
-        for a in range(d):
-            shp[a] = shape[a]
-            coord[a] = 0
-        stride[d - 1] = 1
-        for a in range(d - 2, -1, -1):
-            stride[a] = stride[a + 1] * shp[a + 1]
+        _grid_setup(shape, d, shp, stride, coord)
         for k in range(n):
             nrm = 0.0
             for a in range(d):
@@ -225,12 +232,7 @@ def tv_divergence(const double[:, ::1] p, const Py_ssize_t[::1] shape, double[::
     cdef Py_ssize_t a, k, pv
     cdef double s
     with nogil:
-        for a in range(d):
-            shp[a] = shape[a]
-            coord[a] = 0
-        stride[d - 1] = 1
-        for a in range(d - 2, -1, -1):
-            stride[a] = stride[a + 1] * shp[a + 1]
+        _grid_setup(shape, d, shp, stride, coord)
         for k in range(n):
             s = 0.0
             for a in range(d):

@@ -1,5 +1,8 @@
 """Shared set-ups of the deconv.signal tests (imported by tests/test_signal_*.py)."""
+import warnings
+
 import numpy as np
+import pytest
 
 import deconv.signal as ds
 from deconv.signal import testsignals as ts
@@ -45,3 +48,16 @@ def scene_crop(n, psf, margin=24, db=40, seed=0):
     s = ds.metrics.sigma_for_bsnr(b, db)
     y = b + s * np.random.default_rng(seed).standard_normal(x.shape)
     return x, y, s
+
+
+def skimage_wiener_isnr(x, y, h, balance=0.1):
+    """ISNR of scikit-image's ``restoration.wiener`` at its documented ``balance``.
+
+    Images in 0..255 are scaled to 0..1 for scikit-image and back; the test is skipped
+    when scikit-image is not installed.
+    """
+    restoration = pytest.importorskip("skimage.restoration")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = 255 * restoration.wiener(y / 255, h, balance=balance, clip=False)
+    return ds.metrics.isnr(x, y, sk)

@@ -133,10 +133,6 @@ def _cg_settings(prob):
     return _CG_TOL, (80 if prob.n_ext <= 2 ** 16 else 40)
 
 
-def _cg_budget(prob):
-    return _cg_settings(prob)[1]
-
-
 def _solve_model(prob, system, grid, reg, start, method, tol, maxiter, warn=True):
     """One boundary-model solve from a spatial start; returns (x on the grid, iterations)."""
     import scipy.fft as sfft
@@ -423,6 +419,7 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
         ws = np.broadcast_to(sel.weights(), As.shape)
         Ysel = sel.rfft(sel.extend(sel.y).astype(np.float64))
         system = MaskedSystem(prob, single=True)
+        cg_tol, cg_cap = _cg_settings(prob)
         frame = prob.frame()[1:]
         observed = prob.mask() > 0
     else:
@@ -447,7 +444,7 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
             G0 = np.conj(Hs) * Ys / np.maximum(As + lam0 * Dsel, 1e-300)
             start = np.roll(sel.irfft(G0), prob.offset, axis=tuple(range(prob.ndim)))
             Xs, _, _ = system.solve(system.rhs(data), lam0 * Dsq, X0=sfft.rfftn(start),
-                                    tol=_cg_settings(prob)[0], maxiter=_cg_budget(prob))
+                                    tol=cg_tol, maxiter=cg_cap)
             data = np.where(observed, data, sfft.irfftn(H * Xs, s=prob.ext_shape))
         Y = sfft.rfftn(data, norm="ortho")
         acc = np.zeros_like(Y)
