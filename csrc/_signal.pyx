@@ -258,3 +258,13 @@ def tv_relax(double[::1] x, const double[::1] x_new, double[::1] xbar):
             xbar[k] = x_new[k] + diff
             x[k] = x_new[k]
     return dd, nn
+
+
+def cg_blur_single(const double complex[::1] V, const float complex[::1] H,
+                   float complex[::1] out):
+    """``out = complex64(V) * H``: the blur in Fourier, rounded for a float32 FFT."""
+    cdef Py_ssize_t n = V.shape[0]
+    cdef Py_ssize_t k
+    with nogil:
+        for k in range(n):
+            out[k] = (<float complex> V[k]) * H[k]

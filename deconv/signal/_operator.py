@@ -45,7 +45,7 @@ exterior, a smaller exterior band (the PSF support only), edge/reflect starts.
 import numpy as np
 import scipy.fft as sfft
 
-from deconv._kernels._signal import cg_apply, cg_direction, cg_step
+from deconv._kernels._signal import cg_apply, cg_blur_single, cg_direction, cg_step
 from deconv._validation import _to_array, check_choice
 
 __all__ = ["Problem", "make_problem", "BOUNDARIES", "rfft_weights", "regularizer_symbol",
@@ -377,7 +377,9 @@ class MaskedSystem:
         shape, H, M, m, even = self.shape, self.H, self.M, self.m, self.even
         reg = np.ascontiguousarray(np.broadcast_to(reg_symbol, self.A.shape), dtype=np.float64)
         pden = self.A + reg
-        pinv = np.where(pden > 0, 1.0 / np.where(pden > 0, pden, 1.0), 0.0).ravel()
+        pinv = np.zeros_like(pden)
+        np.divide(1.0, pden, out=pinv, where=pden > 0)
+        pinv = pinv.ravel()
         Hc, regf = self.Hc.ravel(), reg.ravel()
         B = np.ascontiguousarray(B, dtype=np.complex128)
         X = (pinv.reshape(B.shape) * B) if X0 is None else np.array(X0, dtype=np.complex128)
@@ -386,10 +388,14 @@ class MaskedSystem:
         APf, Xf = AP.ravel(), X.ravel()
 
         if self.single:
-            H32, M32 = self.H32, self.M32
+            H32f, M32 = self.H32.ravel(), self.M32
+            VH = np.empty(X.shape, dtype=np.complex64)
 
             def apply(V):
-                F = sfft.rfftn(M32 * sfft.irfftn(V.astype(np.complex64) * H32, s=shape))
+                cg_blur_single(V.ravel(), H32f, VH.ravel())
+                hv = sfft.irfftn(VH, s=shape, overwrite_x=True)
+                hv *= M32
+                F = sfft.rfftn(hv, overwrite_x=True)
                 return cg_apply(Hc, F.ravel(), regf, V.ravel(), APf, m, even)
         else:
             def apply(V):

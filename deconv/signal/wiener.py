@@ -115,9 +115,12 @@ def select_lambda(spec, rule, sigma):
 # Stopping rule of the boundary-model CG (reduction of the preconditioned residual) and
 # its iteration cap, set by measured ISNR against the fully converged solution (tol 1e-4)
 # on crops of a blurred scene at BSNR 40 dB (box 9x9 / motion 9 px / Gaussian sd 2):
-#   512x512: tol 0.02 -> 22-55 iterations, -0.012 / -0.073 dB; 0.1 -> -0.02 / -0.52 dB
-#   256x256: tol 0.02 + cap 40 -> within 0.02 dB (box, Gaussian), 0.2 dB (motion)
-# The former rule (plain residual 1e-5, 8-14 iterations) lost 0.1-2 dB.
+#   512x512: tol 0.02 -> 22-55 iterations, -0.012 / -0.073 / -0.01 dB; capped at 25
+#            (box: 22 iterations, -0.016 dB); tol 0.1 -> -0.02 / -0.52 dB
+#   256x256: tol 0.02 capped at 40 -> within 0.02 dB (box, Gaussian), 0.2 dB (motion)
+# The border is a larger share of a small image, so small grids get more iterations.
+# The former rule (plain residual 1e-5, 8-14 iterations) lost 0.03-0.2 dB at 512x512
+# and up to 2 dB (motion) at 256x256.
 _CG_TOL = 0.02
 
 
@@ -125,12 +128,13 @@ def _cg_settings(prob):
     """(tol, iteration cap) of the boundary-model CG.
 
     1-D signals are cheap and converge fast: solved to a 1e-4 reduction (at most 200
-    iterations). Images use the measured rule above, with 80 iterations allowed up to
-    2**16 grid points (the border is a larger share of a small image).
+    iterations). Images use the measured rule above: at most 80 iterations up to 2**16
+    grid points, 40 up to 2**18, 25 beyond.
     """
     if prob.ndim == 1:
         return 1e-4, 200
-    return _CG_TOL, (80 if prob.n_ext <= 2 ** 16 else 40)
+    n = prob.n_ext
+    return _CG_TOL, (80 if n <= 2 ** 16 else 40 if n <= 2 ** 18 else 25)
 
 
 def _solve_model(prob, system, grid, reg, start, method, tol, maxiter, warn=True):
