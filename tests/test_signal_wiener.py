@@ -196,3 +196,17 @@ def test_boundary_model_on_real_crops():
         assert gain > 3.0
         assert gain > ds.metrics.isnr(x, y, ds.wiener(y, h, boundary="pad")) + 1.0
         assert ds.metrics.isnr(x, y, ds.forward(y, h)) > 2.5
+
+
+def test_lambda_chosen_on_pad_grid_is_near_best_for_the_model():
+    # GCV runs on the apodised "pad" grid (diagonal blur); the weight is then used in the
+    # boundary model. Independent check: the best model ISNR over a lambda grid around it
+    # (the oracle, tuned on the truth) is not much better: the 0.5 dB standard.
+    # Measured: 0.01 dB on camera crops (docs/signal.rst), 0.0 / 0.3 dB here.
+    for h in (ts.boxcar_kernel(7, 2), ts.motion_kernel(9, 30)):
+        x, y, _ = scene_crop(128, h, seed=13)
+        auto = ds.wiener(y, h)
+        got = ds.metrics.isnr(x, y, auto)
+        best = max(ds.metrics.isnr(x, y, ds.wiener(y, h, balance=auto.regularization * f))
+                   for f in (0.1, 0.3, 3.0, 10.0))
+        assert got > best - 0.5
