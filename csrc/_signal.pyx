@@ -268,3 +268,40 @@ def cg_blur_single(const double complex[::1] V, const float complex[::1] H,
     with nogil:
         for k in range(n):
             out[k] = (<float complex> V[k]) * H[k]
+
+
+def gibbs_draw(const double complex[::1] H, const double[::1] A, const double[::1] D,
+               const double complex[::1] Y, const double complex[::1] Zn, double g_n,
+               double g_x, double complex[::1] mu, double complex[::1] X, Py_ssize_t m,
+               bint even):
+    """One Fourier-domain draw of the unsupervised Wiener-Hunt sampler, in one pass.
+
+    ``Q = g_n A + g_x D``, ``mu = g_n conj(H) Y / Q``, ``X = mu + Zn / sqrt(Q)`` (``Zn``
+    the rfft of white noise, orthonormal scaling). Returns the weighted sums
+    ``(sum w D |X|^2, sum w |Y - H X|^2)``: the prior energy and the data residual.
+    Bins with ``Q == 0`` carry nothing (mu = X = 0).
+    """
+    cdef Py_ssize_t n = Y.shape[0]
+    cdef Py_ssize_t k, j = 0
+    cdef double energy = 0.0, resid = 0.0, q, wt
+    cdef double complex h, x, r, mk
+    with nogil:
+        for k in range(n):
+            q = g_n * A[k] + g_x * D[k]
+            if q > 0.0:
+                h = H[k]
+                mk = g_n * h.conjugate() * Y[k] / q
+                x = mk + Zn[k] / sqrt(q)
+            else:
+                mk = 0.0
+                x = 0.0
+            mu[k] = mk
+            X[k] = x
+            wt = _rfft_weight(j, m, even)
+            energy = energy + wt * D[k] * (x.real * x.real + x.imag * x.imag)
+            r = Y[k] - H[k] * x
+            resid = resid + wt * (r.real * r.real + r.imag * r.imag)
+            j = j + 1
+            if j == m:
+                j = 0
+    return energy, resid

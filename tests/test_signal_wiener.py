@@ -210,3 +210,25 @@ def test_lambda_chosen_on_pad_grid_is_near_best_for_the_model():
         best = max(ds.metrics.isnr(x, y, ds.wiener(y, h, balance=auto.regularization * f))
                    for f in (0.1, 0.3, 3.0, 10.0))
         assert got > best - 0.5
+
+
+def test_gibbs_draw_kernel_matches_numpy():
+    # the compiled Fourier-domain draw vs the NumPy expressions it replaces
+    from deconv._kernels._signal import gibbs_draw
+    from deconv.signal._operator import rfft_weights
+    rng = np.random.default_rng(14)
+    shape = (6, 9)                                     # odd last axis: m = 5
+    m = shape[-1] // 2 + 1
+    c = lambda: rng.standard_normal((6, m)) + 1j * rng.standard_normal((6, m))  # noqa: E731
+    H, Y, Z = c(), c(), c()
+    A, D = np.abs(H) ** 2, rng.random((6, m))
+    D[0, 0] = 0.0
+    mu, X = np.empty_like(Y), np.empty_like(Y)
+    energy, resid = gibbs_draw(H.ravel(), A.ravel(), D.ravel(), Y.ravel(), Z.ravel(), 2.0,
+                               0.5, mu.ravel(), X.ravel(), m, False)
+    Q = 2.0 * A + 0.5 * D
+    w = rfft_weights(shape)
+    assert_allclose(mu, 2.0 * np.conj(H) * Y / Q)
+    assert_allclose(X, mu + Z / np.sqrt(Q))
+    assert_allclose(energy, np.sum(w * D * np.abs(X) ** 2))
+    assert_allclose(resid, np.sum(w * np.abs(Y - H * X) ** 2))

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from deconv._validation import check_choice, check_int, check_positive_scalar, check_rng
-from deconv._kernels._signal import filter_criterion
+from deconv._kernels._signal import filter_criterion, gibbs_draw
 from deconv.exceptions import ConvergenceWarning
 from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
@@ -408,6 +408,10 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
     H = prob.otf
     A = H.real ** 2 + H.imag ** 2
     w = np.broadcast_to(prob.weights(), A.shape)
+    Hf = np.ascontiguousarray(H, dtype=np.complex128).ravel()
+    Af = np.ascontiguousarray(A, dtype=np.float64).ravel()
+    Df = np.ascontiguousarray(np.broadcast_to(Dsq, A.shape), dtype=np.float64).ravel()
+    m_last, even_last = A.shape[-1], prob.ext_shape[-1] % 2 == 0
     n_grid = prob.n_ext
     # the noise precision is informed by the observed samples only (the frame)
     n_obs = prob.n_signal if model else n_grid
@@ -425,7 +429,6 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
         system = MaskedSystem(prob, single=True)
         cg_tol, cg_cap = _cg_settings(prob)
         frame = prob.frame()[1:]
-        observed = prob.mask() > 0
     else:
         As, Dsel, ws, Ysel = A, Dsq, w, sfft.rfftn(ext, axes=prob.axes)
     out = np.empty(prob.batch_shape + prob.ext_shape)
@@ -442,6 +445,7 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
         g_x = lam0 * g_n
         data = ext[idx].copy()
         if model:
+            y_obs = data[frame].copy()
             # extend-and-mask (data augmentation): the unobserved samples beyond the
             # frame are latent; start them at the blur of the boundary-model Wiener
             # solution, so the chain starts near its stationary state
@@ -449,36 +453,36 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
             start = np.roll(sel.irfft(G0), prob.offset, axis=tuple(range(prob.ndim)))
             Xs, _, _ = system.solve(system.rhs(data), lam0 * Dsq, X0=sfft.rfftn(start),
                                     tol=cg_tol, maxiter=cg_cap)
-            data = np.where(observed, data, sfft.irfftn(H * Xs, s=prob.ext_shape))
-        Y = sfft.rfftn(data, norm="ortho")
+            data = sfft.irfftn(H * Xs, s=prob.ext_shape)
+            data[frame] = y_obs
+        Y = np.ascontiguousarray(sfft.rfftn(data, norm="ortho"))
         acc = np.zeros_like(Y)
+        mu, X = np.empty_like(Y), np.empty_like(Y)
         prev = None
         kept = 0
         gn_chain, gx_chain = [], []
         it = 0
         converged = False
         for it in range(1, max_iter + 1):
-            Q = g_n * A + g_x * Dsq
-            mu = g_n * np.conj(H) * Y / Q
             z = sfft.rfftn(rng.standard_normal(prob.ext_shape), norm="ortho")
-            X = mu + z / np.sqrt(Q)
+            # x | data, gamma (one compiled pass: mean, draw, prior energy, residual)
+            energy, resid = gibbs_draw(Hf, Af, Df, Y.ravel(), z.ravel(), g_n, g_x,
+                                       mu.ravel(), X.ravel(), m_last, even_last)
             if model:
                 hx = sfft.irfftn(H * X, s=prob.ext_shape, norm="ortho")
-                resid = float(np.sum((data[frame] - hx[frame]) ** 2))
+                resid = float(np.sum((y_obs - hx[frame]) ** 2))
                 g_n = rng.gamma(n_obs / 2.0, 2.0 / resid)
-                # latent data beyond the frame | x, gamma_n
-                fill = hx + rng.standard_normal(prob.ext_shape) / np.sqrt(g_n)
-                data = np.where(observed, data, fill)
+                # latent data beyond the frame | x, gamma_n; the frame keeps the data
+                hx += rng.standard_normal(prob.ext_shape) / np.sqrt(g_n)
+                hx[frame] = y_obs
+                data = hx
             else:
-                R = Y - H * X
-                resid = float(np.sum(w * (R.real ** 2 + R.imag ** 2)))
                 g_n = rng.gamma(n_obs / 2.0, 2.0 / resid)
-            energy = float(np.sum(w * Dsq * (X.real ** 2 + X.imag ** 2)))
             g_x = rng.gamma(prior_rank / 2.0, 2.0 / energy)
             gn_chain.append(g_n)
             gx_chain.append(g_x)
             if model:
-                Y = sfft.rfftn(data, norm="ortho")
+                Y = np.ascontiguousarray(sfft.rfftn(data, norm="ortho"))
             if it > burn_in:
                 acc += mu
                 kept += 1
