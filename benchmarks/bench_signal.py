@@ -41,6 +41,35 @@ def image_problem(n, boundary, db=40, psf=None, seed=0):
     return x, h, y
 
 
+def scene_crop(n, psf, seed, margin=32, db=40):
+    """The central n x n of a larger blurred scene (real, non-periodic edges) + noise."""
+    scene = 255 * ts.piecewise_smooth_image(n + 2 * margin)
+    window = (slice(margin, margin + n),) * 2
+    b = ds.blur(scene, psf, boundary="reflect")[window]
+    y = b + ds.metrics.sigma_for_bsnr(b, db) * np.random.default_rng(seed).standard_normal(b.shape)
+    return scene[window], y
+
+
+PSFS = (("9x9 box", ts.boxcar_kernel(9, 2)), ("motion 9 px at 30 deg", ts.motion_kernel(9, 30)))
+
+
+def crop_section(n, seed, baseline, jobs):
+    """Time ``jobs`` [(name, fn(y, psf))] on scene crops for each PSF, against a baseline."""
+    for psf_name, h in PSFS:
+        print(f"   -- {psf_name}")
+        x, y = scene_crop(n, h, seed=seed)
+        base = None
+        if restoration is not None:
+            name, repeat, fn = baseline
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                base, sk = timeit(lambda: fn(y, h), repeat=repeat)
+            row(name, base, ds.metrics.isnr(x, y, sk))
+        for name, fn in jobs:
+            t, r = timeit(lambda: fn(y, h), repeat=1)
+            row(name, t, ds.metrics.isnr(x, y, r), base)
+
+
 def main():
     print("== 512x512, 9x9 box blur, BSNR 40 dB, periodic (the classic experiment)")
     x, h, y = image_problem(512, "periodic")
@@ -64,38 +93,26 @@ def main():
         row(name, t, ds.metrics.isnr(x, y, r), base)
 
     print("== 512x512 crop of a larger blurred scene (real, non-periodic edges), BSNR 40 dB")
-    for psf_name, hh in (("9x9 box", ts.boxcar_kernel(9, 2)), ("motion 9 px at 30 deg", ts.motion_kernel(9, 30))):
-        print(f"   -- {psf_name}")
-        scene = 255 * ts.piecewise_smooth_image(576)
-        x = scene[32:544, 32:544]
-        b = ds.blur(scene, hh, boundary="reflect")[32:544, 32:544]
-        y = b + ds.metrics.sigma_for_bsnr(b, 40) * np.random.default_rng(3).standard_normal(x.shape)
-        base = None
-        if restoration is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                base, sk = timeit(lambda: 255 * restoration.wiener(y / 255, hh, 0.1, clip=False))
-                row("skimage.restoration.wiener(balance=0.1)", base, ds.metrics.isnr(x, y, sk))
-        for name, fn in [
-            ("deconv wiener (default: boundary model)", lambda: ds.wiener(y, hh)),
-            ("deconv wiener boundary='pad'", lambda: ds.wiener(y, hh, boundary="pad")),
-            ("deconv forward (default: boundary model)", lambda: ds.forward(y, hh)),
-            ("deconv forward boundary='pad'", lambda: ds.forward(y, hh, boundary="pad")),
-        ]:
-            t, r = timeit(fn, repeat=1)
-            row(name, t, ds.metrics.isnr(x, y, r), base)
+    crop_section(512, 3, ("skimage.restoration.wiener(balance=0.1)", 5,
+                          lambda y, h: 255 * restoration.wiener(y / 255, h, 0.1, clip=False)), [
+        ("deconv wiener (default: boundary model)", lambda y, h: ds.wiener(y, h)),
+        ("deconv wiener boundary='pad'", lambda y, h: ds.wiener(y, h, boundary="pad")),
+        ("deconv forward (default: boundary model)", lambda y, h: ds.forward(y, h)),
+        ("deconv forward boundary='pad'", lambda y, h: ds.forward(y, h, boundary="pad")),
+    ])
 
-    print("== TV (discrepancy, boundary model) on a 256x256 crop, 9x9 box, BSNR 40 dB")
-    scene = 255 * ts.piecewise_smooth_image(320)
-    hb = ts.boxcar_kernel(9, 2)
-    x = scene[32:288, 32:288]
-    b = ds.blur(scene, hb, boundary="reflect")[32:288, 32:288]
-    y = b + ds.metrics.sigma_for_bsnr(b, 40) * np.random.default_rng(4).standard_normal(x.shape)
-    for name, fn in [("deconv wiener (default)", lambda: ds.wiener(y, hb)),
-                     ("deconv tv (default)", lambda: ds.tv(y, hb)),
-                     ("deconv tv boundary='pad'", lambda: ds.tv(y, hb, boundary="pad"))]:
-        t, r = timeit(fn, repeat=1)
-        row(name, t, ds.metrics.isnr(x, y, r))
+    print("== 256x256 crop of a larger blurred scene, 9x9 box / motion 9 px, BSNR 40 dB")
+    crop_section(256, 4, ("skimage.restoration.unsupervised_wiener", 1,
+                          lambda y, h: 255 * restoration.unsupervised_wiener(
+                              y / 255, h, clip=False, rng=0)[0]), [
+        ("deconv wiener (default)", lambda y, h: ds.wiener(y, h)),
+        ("deconv unsupervised_wiener (default: model)",
+         lambda y, h: ds.unsupervised_wiener(y, h, rng=0)),
+        ("deconv unsupervised_wiener boundary='pad'",
+         lambda y, h: ds.unsupervised_wiener(y, h, rng=0, boundary="pad")),
+        ("deconv tv (default)", lambda y, h: ds.tv(y, h)),
+        ("deconv tv boundary='pad'", lambda y, h: ds.tv(y, h, boundary="pad")),
+    ])
 
     print("== Richardson-Lucy, 512x512 Poisson image, Gaussian PSF sd 2, 30 iterations")
     xi = 10 + 3000 * ts.piecewise_smooth_image(512)

@@ -8,24 +8,7 @@ from numpy.testing import assert_allclose
 import deconv.signal as ds
 from deconv.signal import testsignals as ts
 
-
-def _classic(img, seed=1):
-    """9x9 box blur, BSNR 40 dB, periodic (Neelamani et al. 2004, Sec. V)."""
-    h = ts.boxcar_kernel(9, 2)
-    bx = ds.blur(img, h)
-    s = ds.metrics.sigma_for_bsnr(bx, 40)
-    y = bx + s * np.random.default_rng(seed).standard_normal(img.shape)
-    return h, y, s
-
-
-def oracle_linear_wiener(x, y, h, s):
-    """Best ISNR of any linear Wiener-Hunt/Tikhonov filter, lambda tuned on the truth."""
-    best = -np.inf
-    for reg in ("identity", "gradient", "laplacian"):
-        for lam in 10.0 ** np.arange(-6, 1, 0.125):
-            r = ds.wiener(y, h, balance=lam, regularizer=reg, boundary="periodic", noise_std=s)
-            best = max(best, ds.metrics.isnr(x, y, r))
-    return best
+from _signal_helpers import classic_problem, oracle_linear_wiener, scene_crop, skimage_wiener_isnr
 
 
 @pytest.mark.parametrize("psf", [ts.gaussian_kernel(1.0), ts.boxcar_kernel(3)])
@@ -51,7 +34,7 @@ def test_noise_free_2d_and_3d():
 def test_classic_experiment_synthetic():
     # automatic Wiener (Laplacian, GCV) within 0.5 dB of the oracle-tuned linear Wiener
     x = 255 * ts.piecewise_smooth_image(256)
-    h, y, s = _classic(x)
+    h, y, s = classic_problem(x)
     oracle = oracle_linear_wiener(x, y, h, s)
     auto = ds.metrics.isnr(x, y, ds.wiener(y, h, boundary="periodic"))
     assert oracle > 4.0                    # the blur is strong: real gain available
@@ -64,7 +47,7 @@ def test_classic_experiment_camera():
     skd = pytest.importorskip("skimage.data")
     from skimage.transform import resize
     x = resize(skd.camera().astype(float), (256, 256), anti_aliasing=True)
-    h, y, s = _classic(x)
+    h, y, s = classic_problem(x)
     oracle = oracle_linear_wiener(x, y, h, s)
     auto = ds.metrics.isnr(x, y, ds.wiener(y, h, boundary="periodic"))
     assert auto > oracle - 0.5
@@ -116,15 +99,43 @@ def test_unsupervised_gibbs_recovers_noise_and_is_reproducible():
     assert len(a.info["gamma_noise"]) == a.n_iter
 
 
-def test_unsupervised_gibbs_2d_nonperiodic():
-    # skimage's unsupervised_wiener is 2-D and periodic only; ours runs on a reflect-blurred
-    # image (non-periodic) and still improves it.
-    x = ts.piecewise_smooth_image(96)
-    h = ts.gaussian_kernel(1.5, 2)
-    y = ds.blur(x, h, boundary="reflect") + 0.01 * np.random.default_rng(6).standard_normal(x.shape)
-    r = ds.unsupervised_wiener(y, h, rng=0)
-    assert r.boundary == "pad"
-    assert ds.metrics.isnr(x, y, r) > 1.0
+def test_unsupervised_gibbs_boundary_model_on_crops():
+    # the Gibbs sampler with the explicit boundary model (extend-and-mask: the samples
+    # beyond the frame are latent and sampled each sweep) on crops of a larger blurred
+    # scene. skimage's unsupervised_wiener (periodic) and our own Gibbs on the apodised
+    # "pad" grid lose the image at the borders there (measured -17 / -3 dB for the box,
+    # -7 / -9 dB for the motion blur; ours 4.6 / 4.9 dB).
+    for h in (ts.boxcar_kernel(7, 2), ts.motion_kernel(9, 30)):
+        x, y, s = scene_crop(128, h, seed=11)
+        r = ds.unsupervised_wiener(y, h, rng=0)
+        assert r.boundary == "model"
+        ours = ds.metrics.isnr(x, y, r)
+        assert ours > 3.5
+        # the deterministic boundary-model Wiener (GCV) is an independent check of level
+        assert abs(ours - ds.metrics.isnr(x, y, ds.wiener(y, h))) < 1.0
+        pad = ds.metrics.isnr(x, y, ds.unsupervised_wiener(y, h, rng=0, boundary="pad"))
+        assert ours > pad + 3.0
+        assert 0.9 < r.noise_std / s < 1.3            # hierarchical estimate of sigma
+        restoration = pytest.importorskip("skimage.restoration")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sk = 255 * restoration.unsupervised_wiener(y / 255, h, clip=False, rng=0)[0]
+        assert ours > ds.metrics.isnr(x, y, sk) + 5.0
+
+
+def test_unsupervised_gibbs_boundary_model_1d_batch_reproducible():
+    rng = np.random.default_rng(12)
+    h = ts.gaussian_kernel(3.0)
+    sig = np.stack([ts.heavisine(1200), ts.doppler(1200)])
+    Y = ds.blur(sig, h, boundary="reflect")[:, 100:1100] + 0.05 * rng.standard_normal((2, 1000))
+    X = sig[:, 100:1100]
+    a = ds.unsupervised_wiener(Y, h, rng=3)
+    b = ds.unsupervised_wiener(Y, h, rng=3)
+    assert_allclose(a.x, b.x)
+    assert a.x.shape == (2, 1000) and np.shape(a.noise_std) == (2,)
+    for i in range(2):
+        assert ds.metrics.isnr(X[i], Y[i], a.x[i]) > 1.0
+        assert abs(a.noise_std[i] / 0.05 - 1) < 0.15
 
 
 def test_reflect_blurred_edges_default_beats_skimage():
@@ -137,17 +148,13 @@ def test_reflect_blurred_edges_default_beats_skimage():
     ours = ds.metrics.isnr(x, y, ds.wiener(y, h))
     periodic = ds.metrics.isnr(x, y, ds.wiener(y, h, boundary="periodic"))
     assert ours > 4.0 and ours > periodic + 1.0
-    restoration = pytest.importorskip("skimage.restoration")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sk = ds.metrics.isnr(x, y, 255 * restoration.wiener(y / 255, h, balance=0.1, clip=False))
-    assert ours > sk + 3.0
+    assert ours > skimage_wiener_isnr(x, y, h) + 3.0
 
 
 def test_boundary_model_matches_dense_solution():
     # independent reference: the masked Tikhonov normal equations built as dense matrices
     # (object on the grid, data only on the frame) and solved by numpy.linalg.solve
-    from deconv.signal._operator import make_problem
+    from deconv.signal._operator import make_problem, masked_solve, regularizer_symbol
     rng = np.random.default_rng(9)
     n = 40
     h = np.array([0.1, 0.5, 0.3, 0.1])                 # asymmetric, even size
@@ -161,10 +168,17 @@ def test_boundary_model_matches_dense_solution():
     d[[0, 1, -1]] = [2.0, -1.0, -1.0]                   # periodic second difference
     L = np.stack([np.roll(d, i) for i in range(m)])
     lam = 1e-2
-    ref = np.linalg.solve(Hm.T @ Hm + lam * L.T @ L, Hm.T @ y)[lo:lo + n]
+    full = np.linalg.solve(Hm.T @ Hm + lam * L.T @ L, Hm.T @ y)
+    ref = full[lo:lo + n]
+    # the CG solver itself, run to a tight tolerance in double precision
+    Dsq = regularizer_symbol(prob.ext_shape, "laplacian")
+    xg, it, red = masked_solve(prob, prob.extend(y), lam * Dsq, tol=1e-10, maxiter=500)
+    assert red < 1e-10
+    assert_allclose(xg, full, atol=1e-8 * np.abs(full).max())
+    # the public path stops at its default tolerance for small grids (preconditioned
+    # residual reduced 1e4-fold; float32 FFTs inside the operator)
     got = ds.wiener(y, h, balance=lam, regularizer="laplacian", boundary="model")
-    # CG stops at a relative residual of 1e-6 (or 30 iterations): a 1e-4 agreement
-    assert_allclose(got.x, ref, atol=1e-4 * np.abs(ref).max())
+    assert_allclose(got.x, ref, atol=1e-3 * np.abs(ref).max())
 
 
 def test_boundary_model_on_real_crops():
@@ -184,6 +198,37 @@ def test_boundary_model_on_real_crops():
         assert ds.metrics.isnr(x, y, ds.forward(y, h)) > 2.5
 
 
-def test_gibbs_rejects_explicit_model_boundary():
-    with pytest.raises(ValueError, match="diagonal"):
-        ds.unsupervised_wiener(np.arange(64.0), ts.gaussian_kernel(1.0), boundary="model")
+def test_lambda_chosen_on_pad_grid_is_near_best_for_the_model():
+    # GCV runs on the apodised "pad" grid (diagonal blur); the weight is then used in the
+    # boundary model. Independent check: the best model ISNR over a lambda grid around it
+    # (the oracle, tuned on the truth) is not much better: the issue's 0.5 dB standard.
+    # Measured: 0.01 dB on camera crops (docs/signal.rst), 0.0 / 0.3 dB here.
+    for h in (ts.boxcar_kernel(7, 2), ts.motion_kernel(9, 30)):
+        x, y, _ = scene_crop(128, h, seed=13)
+        auto = ds.wiener(y, h)
+        got = ds.metrics.isnr(x, y, auto)
+        best = max(ds.metrics.isnr(x, y, ds.wiener(y, h, balance=auto.regularization * f))
+                   for f in (0.1, 0.3, 3.0, 10.0))
+        assert got > best - 0.5
+
+
+def test_gibbs_draw_kernel_matches_numpy():
+    # the compiled Fourier-domain draw vs the NumPy expressions it replaces
+    from deconv._kernels._signal import gibbs_draw
+    from deconv.signal._operator import rfft_weights
+    rng = np.random.default_rng(14)
+    shape = (6, 9)                                     # odd last axis: m = 5
+    m = shape[-1] // 2 + 1
+    c = lambda: rng.standard_normal((6, m)) + 1j * rng.standard_normal((6, m))  # noqa: E731
+    H, Y, Z = c(), c(), c()
+    A, D = np.abs(H) ** 2, rng.random((6, m))
+    D[0, 0] = 0.0
+    mu, X = np.empty_like(Y), np.empty_like(Y)
+    energy, resid = gibbs_draw(H.ravel(), A.ravel(), D.ravel(), Y.ravel(), Z.ravel(), 2.0,
+                               0.5, mu.ravel(), X.ravel(), m, False)
+    Q = 2.0 * A + 0.5 * D
+    w = rfft_weights(shape)
+    assert_allclose(mu, 2.0 * np.conj(H) * Y / Q)
+    assert_allclose(X, mu + Z / np.sqrt(Q))
+    assert_allclose(energy, np.sum(w * D * np.abs(X) ** 2))
+    assert_allclose(resid, np.sum(w * np.abs(Y - H * X) ** 2))

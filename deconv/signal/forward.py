@@ -34,14 +34,19 @@ import pywt
 
 from deconv._kernels._signal import wiener_gain
 from deconv._validation import check_int, check_positive_scalar
-from deconv.signal._operator import make_problem, masked_solve, regularizer_symbol
+from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _cg_budget, _Spectral, _minimise_log
+from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
 
 __all__ = ["forward"]
 
 _TAU_GRID = 10.0 ** np.arange(-2.5, 1.01, 0.5)
+
+# CG iterations of the final boundary-model solve after the warm start. Measured on
+# 512x512 crops (BSNR 40 dB) against 40 iterations: 0 -> -0.04 / -0.13 dB (box 9x9 /
+# motion 9 px), 3 -> -0.004 / -0.04 dB, 10 -> 0.00 / -0.014 dB.
+_FINAL_CG_CAP = 5
 
 
 def _levels(shape, wavelet, level):
@@ -182,6 +187,9 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
     band_keys, resp = _subband_responses(sel.sig_shape, sel.ext_shape, wavelet, J, mode)
     Yall = sel.rfft(sel.extend(sel.y))
     grid = prob.extend(prob.y).astype(np.float64) if model else None
+    if model:
+        cg_tol, cg_cap = _cg_settings(prob)
+        system = MaskedSystem(prob, single=True)
     cg_its = []
     out = np.empty(prob.y.shape, dtype=prob.dtype)
     taus = np.empty(prob.batch_shape)
@@ -199,8 +207,9 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             # pilot's border ringing would otherwise leak into |X0|^2
             axes = tuple(range(prob.ndim))
             start = np.roll(sel.irfft(X0), prob.offset, axis=axes)
-            xg, _, _ = masked_solve(prob, grid[idx], lam0 * Dsq, x0=start, tol=1e-5,
-                                    maxiter=_cg_budget(prob))
+            xg, it0 = _solve_model(prob, system, grid[idx], lam0 * Dsq, start, "forward",
+                                   cg_tol, cg_cap)
+            Xg0 = np.fft.rfftn(xg)                     # on the model grid (frame offset)
             X0 = np.fft.rfftn(np.roll(xg, [-o for o in prob.offset], axis=axes))
         PX = X0.real ** 2 + X0.imag ** 2
 
@@ -239,13 +248,22 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         taus[idx] = t_best
         lamf, G, _ = gains(t_best)
         if model:
-            start = np.roll(sel.irfft(G * Y), prob.offset, axis=tuple(range(prob.ndim)))
             reg = t_best * N * s2 / np.maximum(PX, 1e-300)
             # cap: frequencies damped 1e4-fold are gone anyway, and an unbounded symbol
             # would wreck the conditioning of the CG system
-            xg, it, rel = masked_solve(prob, grid[idx], np.minimum(reg, 1e4 * A.max()), x0=start,
-                                       tol=1e-5, maxiter=_cg_budget(prob))
-            cg_its.append(it)
+            reg = np.minimum(reg, 1e4 * A.max())
+            # warm start: the pilot's boundary-model solution moved to the new filter,
+            # X1 = X0 (A + reg0) / (A + reg1) -- exact for the periodic problem whose
+            # data beyond the frame are the pilot's own prediction (H x0), so only the
+            # change of that prediction is left to CG: _FINAL_CG_CAP iterations
+            X1 = Xg0 * (A + lam0 * Dsq) / np.maximum(A + reg, 1e-300)
+            # (1-D grids are cheap: solved to the tolerance; images: a deliberate cap)
+            image = prob.ndim > 1
+            xg, it = _solve_model(prob, system, grid[idx], reg,
+                                  np.fft.irfftn(X1, s=prob.ext_shape, axes=axes), "forward",
+                                  cg_tol, _FINAL_CG_CAP if image else cg_cap,
+                                  warn=not image)
+            cg_its.append(it0 + it)
             xt = prob.crop(xg)
         else:
             xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)

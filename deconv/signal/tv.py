@@ -19,11 +19,13 @@ import warnings
 import numpy as np
 import scipy.fft as sfft
 
+from deconv._kernels._signal import tv_divergence, tv_dual_step, tv_relax
 from deconv._validation import check_int, check_positive_scalar
 from deconv.exceptions import ConvergenceWarning
-from deconv.signal._operator import make_problem
+from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
+from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
 
 __all__ = ["tv"]
 
@@ -36,48 +38,89 @@ def _div(p, axes):
     return sum(pi - np.roll(pi, 1, axis=a) for pi, a in zip(p, axes))
 
 
+class _PrimalDual:
+    """State and the TV half of a Chambolle-Pock iteration on one periodic grid.
+
+    The dual variable ``p`` (one component per axis) is updated and projected, and its
+    divergence formed, by compiled single-pass kernels (grids of up to 8 axes; NumPy
+    beyond), so an iteration costs about its FFTs.
+    """
+
+    def __init__(self, x0):
+        self.shape = x0.shape
+        self.d = x0.ndim
+        self.x = np.array(x0, dtype=np.float64, order="C")
+        self.xbar = self.x.copy()
+        self.p = np.zeros((self.d,) + self.shape)
+        self.divp = np.empty(self.shape)
+        self.compiled = self.d <= 8
+        self.shape_arr = np.array(self.shape, dtype=np.intp)
+
+    def restart(self):
+        """Forget the extrapolation (the step sizes change with lambda)."""
+        self.xbar[...] = self.x
+
+    def dual_div(self, sigma, lam):
+        """p <- proj(p + sigma grad xbar); returns div p."""
+        if self.compiled:
+            n = self.x.size
+            tv_dual_step(self.xbar.ravel(), self.p.reshape(self.d, n), self.shape_arr,
+                         sigma, lam)
+            tv_divergence(self.p.reshape(self.d, n), self.shape_arr, self.divp.ravel())
+            return self.divp
+        axes = tuple(range(self.d))
+        q = [pi + sigma * gi for pi, gi in zip(self.p, _grad(self.xbar, axes))]
+        scale = np.maximum(1.0, np.sqrt(sum(qi * qi for qi in q)) / lam)
+        self.p = np.stack([qi / scale for qi in q])
+        return _div(self.p, axes)
+
+    def relax(self, x_new):
+        """Over-relaxation step; returns the relative change of x."""
+        x_new = np.ascontiguousarray(x_new, dtype=np.float64)
+        dd, nn = tv_relax(self.x.ravel(), x_new.ravel(), self.xbar.ravel())
+        return np.sqrt(dd / max(nn, 1e-300))
+
+
+def _steps(scale, lam, L2):
+    # tau * sigma * ||K||^2 = 1; their ratio balances the primal scale (signal
+    # amplitude) against the dual one (lambda): c = sqrt(std(y) / lambda) worked
+    # across 1-D/2-D test problems spanning 4 decades of amplitude.
+    c = float(np.clip(np.sqrt(scale / lam), 0.1, 1e3))
+    tau = c / np.sqrt(L2)
+    return tau, 1.0 / (tau * L2)
+
+
 class _Solver:
     """Chambolle-Pock for one signal on the extended periodic grid (state kept for warm starts)."""
 
     def __init__(self, prob, yext):
         self.prob = prob
-        self.axes = tuple(range(prob.ndim))
         self.H = prob.otf
         self.A = np.abs(self.H) ** 2
         self.HtY = np.conj(self.H) * sfft.rfftn(yext)
         self.yext = yext
         self.L2 = 4.0 * prob.ndim                 # ||grad||^2 <= 4 d
         self.scale = max(float(np.std(yext)), 1e-12 * (float(np.abs(yext).max()) + 1e-300))
-        self.x = yext.copy()
-        self.p = [np.zeros_like(yext) for _ in self.axes]
+        self.pd = _PrimalDual(yext)
+
+    @property
+    def x(self):
+        return self.pd.x
 
     def run(self, lam, n_iter, tol):
-        # tau * sigma * ||grad||^2 = 1; their ratio balances the primal scale (signal
-        # amplitude) against the dual one (lambda): c = sqrt(std(y) / lambda) worked
-        # across 1-D/2-D test problems spanning 4 decades of amplitude.
-        c = float(np.clip(np.sqrt(self.scale / lam), 0.1, 1e3))
-        tau = c / np.sqrt(self.L2)
-        sigma = 1.0 / (tau * self.L2)
-        axes = self.axes
+        tau, sigma = _steps(self.scale, lam, self.L2)
         den = self.A + 1.0 / tau
-        x, p = self.x, self.p
-        xbar = x
+        pd = self.pd
+        pd.restart()
+        shape = pd.shape
         it = 0
         change = np.inf
         for it in range(1, n_iter + 1):
-            g = _grad(xbar, axes)
-            p = [pi + sigma * gi for pi, gi in zip(p, g)]
-            norm = np.sqrt(sum(pi * pi for pi in p))
-            scale = np.maximum(1.0, norm / lam)
-            p = [pi / scale for pi in p]
-            v = x + tau * _div(p, axes)
-            x_new = sfft.irfftn((self.HtY + sfft.rfftn(v) / tau) / den, s=x.shape)
-            change = np.sqrt(np.sum((x_new - x) ** 2) / max(np.sum(x_new ** 2), 1e-300))
-            xbar = 2 * x_new - x
-            x = x_new
+            v = pd.x + tau * pd.dual_div(sigma, lam)
+            x_new = sfft.irfftn((self.HtY + sfft.rfftn(v) / tau) / den, s=shape)
+            change = pd.relax(x_new)
             if change < tol:
                 break
-        self.x, self.p = x, p
         return it, change
 
     def residual(self):
@@ -87,7 +130,8 @@ class _Solver:
         cannot be fitted exactly (the extension is a guess), so they would put a floor
         under the residual and mislead the discrepancy principle.
         """
-        r = self.prob.crop(sfft.irfftn(sfft.rfftn(self.x) * self.H, s=self.x.shape) - self.yext)
+        x = self.pd.x
+        r = self.prob.crop(sfft.irfftn(sfft.rfftn(x) * self.H, s=x.shape) - self.yext)
         if self.prob.boundary != "periodic" and self.prob.psf is not None:
             inner = tuple(slice(k, n - k) if n > 4 * k else slice(None)
                           for k, n in zip(self.prob.psf.shape, r.shape))
@@ -99,48 +143,49 @@ class _ModelSolver:
     r"""Primal-dual for the explicit boundary model: K = [grad; M H], no prox on x.
 
     Data term :math:`\tfrac12\|M(h*x) - y\|^2` through its conjugate (a scaled shift on
-    the frame, zero off it); costs two FFT pairs per iteration.
+    the frame, zero off it); costs two FFT pairs per iteration, computed in single
+    precision (the iterates and sums stay float64; the round-off, ~1e-7 relative, is far
+    below the stopping tolerance).
     """
 
     def __init__(self, prob, y_grid, x0):
         self.prob = prob
-        self.axes = tuple(range(prob.ndim))
         self.H = prob.otf
+        self.H32 = prob.otf.astype(np.complex64)
+        self.Hc32 = np.conj(self.H32)
         self.M = prob.mask()
         self.y = y_grid
         self.L2 = 4.0 * prob.ndim + float(np.max(np.abs(self.H)) ** 2)
         self.scale = max(float(np.std(y_grid[self.M > 0])), 1e-300)
-        self.x = x0.copy()
-        self.p = [np.zeros_like(x0) for _ in self.axes]
+        self.pd = _PrimalDual(x0)
         self.u = np.zeros_like(x0)
 
+    @property
+    def x(self):
+        return self.pd.x
+
     def run(self, lam, n_iter, tol):
-        c = float(np.clip(np.sqrt(self.scale / lam), 0.1, 1e3))
-        tau = c / np.sqrt(self.L2)
-        sigma = 1.0 / (tau * self.L2)
-        shape, axes, H, M = self.x.shape, self.axes, self.H, self.M
-        x, p, u = self.x, self.p, self.u
-        xbar = x
+        tau, sigma = _steps(self.scale, lam, self.L2)
+        pd = self.pd
+        pd.restart()
+        shape, M = pd.shape, self.M
+        f32 = np.float32
+        u = self.u
         it, change = 0, np.inf
         for it in range(1, n_iter + 1):
-            g = _grad(xbar, axes)
-            p = [pi + sigma * gi for pi, gi in zip(p, g)]
-            scale = np.maximum(1.0, np.sqrt(sum(pi * pi for pi in p)) / lam)
-            p = [pi / scale for pi in p]
-            hx = sfft.irfftn(sfft.rfftn(xbar) * H, s=shape)
+            divp = pd.dual_div(sigma, lam)
+            hx = sfft.irfftn(sfft.rfftn(pd.xbar.astype(f32)) * self.H32, s=shape)
             u = M * (u + sigma * (hx - self.y)) / (1.0 + sigma)
-            ktu = sfft.irfftn(sfft.rfftn(u) * np.conj(H), s=shape) - _div(p, axes)
-            x_new = x - tau * ktu
-            change = np.sqrt(np.sum((x_new - x) ** 2) / max(np.sum(x_new ** 2), 1e-300))
-            xbar = 2 * x_new - x
-            x = x_new
+            hu = sfft.irfftn(sfft.rfftn(u.astype(f32)) * self.Hc32, s=shape)
+            change = pd.relax(pd.x - tau * (hu - divp))
             if change < tol:
                 break
-        self.x, self.p, self.u = x, p, u
+        self.u = u
         return it, change
 
     def residual(self):
-        r = sfft.irfftn(sfft.rfftn(self.x) * self.H, s=self.x.shape) - self.y
+        x = self.pd.x
+        r = sfft.irfftn(sfft.rfftn(x) * self.H, s=x.shape) - self.y
         return float(np.sum(self.M * r * r) / np.sum(self.M))
 
 
@@ -163,9 +208,9 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
     tol : float
         Stop when the relative change of ``x`` per iteration falls below ``tol``.
     boundary : {"auto", "model", "pad", "reflect", "periodic"}
-        ``"auto"`` = ``"model"``: lambda is found on the apodised ``"pad"`` grid (where
-        the data prox is exact), then the problem is re-solved with the explicit
-        boundary model, ``K = [grad; M H]`` in the primal-dual iteration, warm-started.
+        ``"auto"`` = ``"model"``: the explicit boundary model, ``K = [grad; M H]`` in
+        the primal-dual iteration, started from the boundary-model Wiener-Hunt solution;
+        lambda is searched on the model itself.
     otf : bool
 
     Returns
@@ -210,6 +255,7 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
         sig = np.full(prob.batch_shape, check_positive_scalar(noise_std, "noise_std"))
     ext = sel.extend(sel.y).astype(np.float64)
     grid = prob.extend(prob.y).astype(np.float64) if model else None
+    system = MaskedSystem(prob, single=True) if model else None
     out = np.empty(prob.y.shape, dtype=prob.dtype)
     lams = np.empty(prob.batch_shape)
     iters = []
@@ -218,10 +264,11 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
             # search and solve with the boundary model itself: with a guessed extension
             # the residual can sit above sigma^2 at every lambda (measured), which
             # would drive the discrepancy rule astray
-            solver = _ModelSolver(prob, grid[idx], grid[idx].copy())
+            solver = _ModelSolver(prob, grid[idx], _model_start(prob, sel, idx, system))
         else:
             solver = _Solver(sel, ext[idx])
-        lam_i = _discrepancy_search(solver, float(sig[idx])) if auto else lam
+        inner = 50 if model else 100          # the model starts from Wiener-Hunt
+        lam_i = _discrepancy_search(solver, float(sig[idx]), inner) if auto else lam
         it, change = solver.run(lam_i, n_iter, tol)
         if change >= tol and it == n_iter:
             warnings.warn(f"tv: relative change {change:.2g} still above tol={tol} after "
@@ -234,6 +281,32 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
         out, "tv", regularization=float(lams) if one else lams,
         noise_std=float(sig) if one else sig, boundary=prob.boundary, n_iter=max(iters),
         rule="discrepancy" if auto else "fixed", info={"ndim": prob.ndim})
+
+
+def _model_start(prob, sel, idx, system):
+    """Start of the boundary-model primal-dual: the boundary-model Wiener-Hunt solution.
+
+    The data themselves (zero beyond the frame) are a poor start: the exterior is what
+    converges slowly. The Wiener-Hunt solution (GCV on the pad grid, then CG on the
+    model) fills it with a consistent estimate for the cost of ~25 FFT pairs. Measured
+    on 256x256 crops (box 9x9 / motion 9 px, BSNR 40 dB): with this start the lambda
+    search needs 50 primal-dual iterations per step instead of 100 for the same lambda,
+    and the whole call takes 3.4 / 3.9 s instead of 5.9 / 9.1 s, ISNR 9.82 / 12.23 dB
+    against 9.86 / 12.29 dB.
+    """
+    Dsq = regularizer_symbol(sel.ext_shape, "laplacian")
+    H = sel.otf
+    A = H.real ** 2 + H.imag ** 2
+    Y = sel.rfft(sel.extend(sel.y[idx]).astype(np.float64))
+    w = np.broadcast_to(sel.weights(), A.shape)
+    P = w * (Y.real ** 2 + Y.imag ** 2)
+    lam = _minimise_log(_Spectral(A.ravel(), Dsq.ravel(), P.ravel(), w.ravel(), sel.n_ext).gcv)
+    start = np.roll(sel.irfft(np.conj(H) * Y / np.maximum(A + lam * Dsq, 1e-300)),
+                    prob.offset, axis=tuple(range(prob.ndim)))
+    tol, cap = _cg_settings(prob)
+    xg, _ = _solve_model(prob, system, prob.extend(prob.y[idx]).astype(np.float64),
+                         lam * Dsq, start, "tv", tol, cap)
+    return xg
 
 
 def _discrepancy_search(solver, sigma, inner=100):
