@@ -28,6 +28,8 @@ EM (``w <- w * d(w)``) is the reference method; it is monotone but slow (subline
 import numpy as np
 from scipy import linalg as sla
 
+from deconv.eb.likelihood import LikelihoodMatrix
+
 __all__ = ["NPMLEResult", "mixsqp", "em", "kkt_vector"]
 
 # Working-set heuristics (tuned by CPU time on normal-means problems with smooth, discrete
@@ -51,11 +53,11 @@ class _WorkingColumns:
     solver needs it sorted); ``A[p]`` is the grid column held in slot ``p``.
     """
 
-    def __init__(self, L, A):
-        self.L = L
-        self.buf = np.empty((L.shape[0], A.size + 8), order="F")  # slack for later rounds
+    def __init__(self, op, A):
+        self.op = op
+        self.buf = np.empty((op.shape[0], A.size + 8), order="F")  # slack for later rounds
         self.A = np.array(A, dtype=np.intp)
-        _fill_columns(self.buf, range(A.size), L, self.A)
+        op.fill_columns(self.buf, np.arange(A.size), self.A)
 
     @property
     def LA(self):
@@ -78,7 +80,7 @@ class _WorkingColumns:
         movers = keep[keep >= k_new]  # kept columns beyond the new size move down
         _fill_columns(self.buf, free[:movers.size], self.buf, movers)
         A_new[free[:movers.size]] = self.A[movers]
-        _fill_columns(self.buf, free[movers.size:], self.L, add)
+        self.op.fill_columns(self.buf, free[movers.size:], add)
         A_new[free[movers.size:]] = add
         self.A = A_new
         return self.LA, self.A
@@ -288,8 +290,11 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
 
     Parameters
     ----------
-    L : ndarray (n, m)
-        Non-negative (row-scaled) likelihood matrix.
+    L : ndarray (n, m) or likelihood object
+        Non-negative (row-scaled) likelihood matrix, or an object that computes the
+        products the solver needs without storing it
+        (:class:`~deconv.eb.likelihood.NormalLikelihood`; its ``counts`` are not used:
+        pass them as ``counts``).
     counts : ndarray (n,), optional
         Row multiplicities (default ones).
     x0 : ndarray (m,), optional
@@ -320,13 +325,14 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     -------
     NPMLEResult
     """
-    n, m = L.shape
+    op = _as_operator(L)
+    n, m = op.shape
     counts = np.ones(n) if counts is None else np.asarray(counts, dtype=np.float64)
     N = counts.sum()
     if x0 is None and presolve_rows is not None and n > 4 * presolve_rows:
         n_sub = max(int(presolve_rows), n // 10)
         sub = np.unique(np.linspace(0, n - 1, n_sub).astype(np.intp))
-        pre = mixsqp(L[sub], counts[sub], tol=1e-6, max_iter=max_iter, max_rounds=max_rounds,
+        pre = mixsqp(op.subset_rows(sub), counts[sub], tol=1e-6, max_iter=max_iter, max_rounds=max_rounds,
                      qp_iter=qp_iter, max_add=max_add, presolve_rows=presolve_rows)
         x0 = pre.weights
     if x0 is None:
@@ -347,12 +353,12 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # KKT value of its columns. Each such column gets the mass of its rows (1/N each),
     # the NPMLE's answer for an isolated observation.
     # x vanishes off A, so f = L x needs only the working columns (no pass over L)
-    work = _WorkingColumns(L, A)
+    work = _WorkingColumns(op, A)
     LA = work.LA  # working columns: LA[:, p] = L[:, A[p]]
     f = LA @ x[A]
     bad = np.flatnonzero(f < (1e-6 if x0 is None else 10.0 / N))
     if bad.size:
-        cols = np.argmax(L[bad], axis=1)
+        cols = op.row_argmax(bad)
         newcols, inv = np.unique(cols, return_inverse=True)
         mass_new = np.bincount(inv, weights=counts[bad]) / N
         fresh = ~np.isin(newcols, A)
@@ -383,7 +389,7 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         s = x.sum()
         w = x / s
         f = f / s
-        d = L.T @ (counts / f) / N
+        d = op.rmatvec(counts / f) / N
         dmax = float(np.max(d))
         history.append((rnd, A.size, it, dmax - 1.0, _loglik(counts, f)))
         if dmax <= 1.0 + tol:
@@ -413,11 +419,23 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     w = x / x.sum()
     # every exit of the loop leaves f = L w and d = KKT vector of w (one full pass saved)
     if d is None:  # pragma: no cover - max_rounds = 0
-        f = L @ w
-        d = L.T @ (counts / f) / N
+        f = op.matvec(w)
+        d = op.rmatvec(counts / f) / N
     dmax = float(np.max(d))
     return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)),
                        dmax - 1.0 <= tol, total_iter, len(history), "mixsqp", history)
+
+
+def _as_operator(L):
+    """A dense array, or a likelihood object that computes what the solver needs
+    (``shape``, ``rmatvec``, ``matvec``, ``fill_columns``, ``row_argmax``,
+    ``subset_rows``; e.g. the matrix-free :class:`~deconv.eb.likelihood.NormalLikelihood`)."""
+    if hasattr(L, "rmatvec") and hasattr(L, "fill_columns"):
+        return L
+    L = np.asarray(L, dtype=np.float64)
+    if L.ndim != 2:
+        raise ValueError("L must be a 2-d likelihood matrix")
+    return LikelihoodMatrix(L, None, None, None, None)
 
 
 def em(L, counts=None, *, x0=None, tol=1e-8, max_iter=10000):
