@@ -171,3 +171,4 @@ def posterior_moments(const double[:, ::1] L, const double[::1] w, const double[
             v = v + L[i, j] * w[j] * t * t
         mean[i] = mu
         sd[i] = sqrt(v * inv)
+

@@ -20,6 +20,8 @@ cdef double LOG_SQRT_2PI = 0.5 * log(2.0 * M_PI)
 # entries below this (the row maximum is 1) are set to 0: they cannot matter in any sum
 # with the maximum, and denormal arithmetic is slow
 cdef double TINY = 1e-300
+# steps of A^k computed by multiplication before one exp is cheaper (_cols_row)
+cdef Py_ssize_t _JUMP = 12
 
 
 cdef struct Span:
@@ -256,12 +258,18 @@ cdef inline void _cols_row(Py_ssize_t i, const double[::1] t0, const double[::1]
             v = exp(0.5 * a * (2.0 * t0[i] - a))
             vals[p] = v if v >= TINY else 0.0
         return
+    # A^k by multiplication from the previous column, or by one exp when that is more
+    # than _JUMP steps away (a walk of ~200 dependent multiplications costs more)
+    lna = (g[1] - g[0]) * inv[i] * t0[i]
     pstart = 0
     while pstart < nc and cols[pstart] < js:
         pstart = pstart + 1
     P = 1.0
     k = 0
     for p in range(pstart, nc):  # right of j*: A^k T_k
+        if cols[p] - js - k > _JUMP:
+            k = cols[p] - js
+            P = exp(k * lna)
         while k < cols[p] - js:
             P = P * A[i]
             k = k + 1
@@ -270,6 +278,9 @@ cdef inline void _cols_row(Py_ssize_t i, const double[::1] t0, const double[::1]
     P = 1.0
     k = 0
     for p in range(pstart - 1, -1, -1):  # left of j*: A^-k T_k
+        if js - cols[p] - k > _JUMP:
+            k = js - cols[p]
+            P = exp(-k * lna)
         while k < js - cols[p]:
             P = P * Ainv[i]
             k = k + 1

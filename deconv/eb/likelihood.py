@@ -15,7 +15,10 @@ Automatic grids (the documented rule; every grid can also be given by the user):
 * normal: ``grid_size`` (default 300) equally spaced points on ``[min z, max z]`` --
   the NPMLE of a normal location mixture puts all its mass in that interval (moving an
   atom towards the data raises every likelihood), so nothing is lost outside it; the
-  null value 0 is added when it lies inside (so ``lfdr(null=0)`` has a grid point);
+  null value 0 is added when it lies inside (so ``lfdr(null=0)`` has a grid point). The
+  NPMLE instead shifts the equally spaced grid (step ``(max z - min z)/(grid_size - 1)``)
+  so that 0 is one of its points: the steps stay equal, which the matrix-free kernels
+  need for their fast path;
 * poisson: equally spaced on the square-root scale (variance stabilising) between
   ``min k/e`` and ``max k/e``;
 * binomial: equally spaced on the arcsine-square-root scale between ``min k/n`` and
@@ -147,7 +150,10 @@ class NormalLikelihood(LikelihoodMatrix):
             T = np.zeros(m)
         # sort the rows by (slow, j*): segments sharing j* make the fast L'u a loop over
         # independent rows; `inverse` maps each observation to its row
-        order = np.argsort(jstar + m * (1 - fast.astype(np.intp)), kind="stable")
+        key = jstar + m * (1 - fast.astype(np.intp))
+        if 2 * m <= np.iinfo(np.uint16).max:  # NumPy sorts 16-bit keys by radix: O(n)
+            key = key.astype(np.uint16)
+        order = np.argsort(key, kind="stable")
         rows = np.empty(n, dtype=np.intp)
         rows[order] = np.arange(n)
         counts = np.ones(n) if counts is None else np.asarray(counts, dtype=np.float64)
@@ -231,7 +237,7 @@ def _validate_grid(grid, family):
     return grid
 
 
-def default_grid(family, theta_hat, grid_size=300, include=None):
+def default_grid(family, theta_hat, grid_size=300, include=None, aligned=False):
     """Automatic grid (see the module docstring for the rule).
 
     Parameters
@@ -242,6 +248,12 @@ def default_grid(family, theta_hat, grid_size=300, include=None):
     grid_size : int
     include : float, optional
         A value to add to the grid when inside its range (the null for lfdr).
+    aligned : bool
+        Normal family: instead of inserting ``include`` (which makes the steps unequal),
+        shift the equally spaced grid so that ``include`` is one of its points (the
+        grid then spans ``[min z, max z]`` plus less than one step; ``grid_size`` or
+        ``grid_size + 1`` points). Equal steps keep the matrix-free kernels on their
+        fast path.
     """
     lo, hi = float(np.min(theta_hat)), float(np.max(theta_hat))
     if hi <= lo:  # all estimates equal: a small symmetric interval around them
@@ -251,6 +263,10 @@ def default_grid(family, theta_hat, grid_size=300, include=None):
             lo = max(lo, 0.0)
         elif family == "binomial":
             lo, hi = max(lo, 0.0), min(hi, 1.0)
+    if family == "normal" and aligned and include is not None and lo < include < hi:
+        h = (hi - lo) / (grid_size - 1)
+        k = np.arange(np.floor((lo - include) / h), np.ceil((hi - include) / h) + 1)
+        return include + k * h
     if family == "normal":
         grid = np.linspace(lo, hi, grid_size)
     elif family == "poisson":

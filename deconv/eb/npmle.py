@@ -131,7 +131,7 @@ class NPMLE(GridPosteriorMixin):
                 raise TypeError("family='matrix' needs grid= (the theta value of each column)")
             grid_size = check_int(self.grid_size, "grid_size", min_value=2)
             grid = default_grid(family, theta_hat(family, data), grid_size,
-                                include=0.0 if family == "normal" else None)
+                                include=0.0 if family == "normal" else None, aligned=True)
         else:
             grid = _validate_grid(self.grid, family)
         mf = self.matrix_free
