@@ -142,7 +142,8 @@ class NormalLikelihood(LikelihoodMatrix):
             dt = steps.mean() * inv[0]
             # A^k stays finite for every k < m (and the product with T_k is the entry)
             fast = (np.abs(t0) * dt * (m - 1) < 300.0).astype(np.uint8)
-            A, Ainv = np.exp(dt * t0), np.exp(-dt * t0)
+            lna = np.where(fast, dt * t0, 0.0)  # slow rows never read A
+            A, Ainv = np.exp(lna), np.exp(-lna)
             T = np.exp(-0.5 * (np.arange(m) * dt) ** 2)
         else:
             fast = np.zeros(n, dtype=np.uint8)
