@@ -112,6 +112,14 @@ def _weighted_gram(A, r, work):
     return H
 
 
+def _restricted_violation(d, x):
+    """KKT violation of the restricted problem at ``x`` (scale-free: ``d * sum x`` is the
+    KKT vector of the normalised point): above 1 anywhere, or below 1 on the support."""
+    ds = d * x.sum()
+    pos = x > 0
+    return max(float(np.max(ds)) - 1.0, float(np.max(1.0 - ds[pos])) if pos.any() else 0.0)
+
+
 def _eval(LA, x, counts, N):
     """``(f, d, loglik)`` at ``x``: ``f = LA x``, ``d = LA' (c / f) / N``, ``sum c log f``.
 
@@ -258,6 +266,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
     phi = -ll / N + x.sum()
     it = 0
     stall = 0
+    viol = _restricted_violation(d, x)
     for it in range(1, max_iter + 1):
         g = 1.0 - d
         # KKT of the restricted problem (scale-free: d for the normalised x is d * sum x)
@@ -270,6 +279,11 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         slope = float(g @ p)
         if slope >= 0:  # no descent left at working precision
             return x, f, it
+        # Near the optimum the predicted decrease can fall below the rounding error of
+        # phi (tiny atoms whose KKT values are still off by ~1e-8): the objective can no
+        # longer rank the points, so the full step (exact gradient and Hessian) is taken
+        # when the safeguard allows, and progress is judged by the KKT violation instead.
+        flat = -slope <= 1e-13 * max(1.0, abs(phi))
         alpha = 1.0
         while True:
             xn = x + alpha * p
@@ -280,7 +294,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
             # which the SQP can hardly recover (huge, badly scaled Hessian).
             if np.all(fn >= 0.01 * f):
                 phin = -lln / N + xn.sum()
-                if phin <= phi + 0.01 * alpha * slope or alpha < 1e-10:
+                if phin <= phi + 0.01 * alpha * slope or alpha < 1e-10 or (flat and alpha == 1.0):
                     break
             alpha *= 0.5
             if alpha < 1e-10:
@@ -289,8 +303,10 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         if xn is x:
             return x, f, it
         # stalled at working precision (nearly collinear columns): let the caller decide
-        stall = stall + 1 if phi - phin <= 1e-15 * max(1.0, abs(phi)) else 0
-        x, f, d, phi = xn, fn, dn, phin
+        viol_n = _restricted_violation(dn, xn)
+        stalled = phi - phin <= 1e-15 * max(1.0, abs(phi)) and viol_n > 0.5 * viol
+        stall = stall + 1 if stalled else 0
+        x, f, d, phi, viol = xn, fn, dn, phin, viol_n
         if stall >= 3:
             return x, f, it
     return x, f, it
