@@ -249,8 +249,11 @@ def _qp_active_set(H, b, y, max_iter, tol):
     return y
 
 
-def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
+def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows, start=None):
     """mix-SQP on the columns ``LA``; returns (x, f, iterations).
+
+    ``start = (f, d, loglik)`` at ``x``, when the caller has them (from the full-grid
+    certificate pass of the previous round), saves the first evaluation.
 
     ``hrows`` (an index array or None) selects the rows used for the Hessian; gradients,
     objective and stopping rule always use every row (see ``mixsqp``).
@@ -262,7 +265,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows):
         LH, cH = LA, counts
     work = np.empty((min(_GRAM_BLOCK, LH.shape[0]), LH.shape[1]), order="F")
     sqc = np.sqrt(cH / N)
-    f, d, ll = _eval(LA, x, counts, N)
+    f, d, ll = _eval(LA, x, counts, N) if start is None else start
     phi = -ll / N + x.sum()
     it = 0
     stall = 0
@@ -408,9 +411,10 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     # Early working sets are provisional: solve them only as accurately as the current
     # full-grid violation warrants (tightening to ``tol`` as the violation shrinks).
     inner_tol = 1e-4
+    start = None
     for rnd in range(1, max_rounds + 1):
         xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
-                                     hrows)
+                                     hrows, None if start is None else (start[0], start[1][A], start[2]))
         total_iter += it
         x = np.zeros(m)
         x[A] = xA
@@ -419,9 +423,13 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         f = f / s
         d = op.rmatvec(counts / f) / N
         dmax = float(np.max(d))
-        history.append((rnd, A.size, it, dmax - 1.0, _loglik(counts, f)))
+        ll = _loglik(counts, f)
+        history.append((rnd, A.size, it, dmax - 1.0, ll))
         if dmax <= 1.0 + tol:
             break
+        # the next restricted solve starts at w, where f, d (all columns) and the
+        # log-likelihood are known
+        start = (f, d, ll)
         inner_tol = min(inner_tol, 0.01 * (dmax - 1.0))
         # add the worst violators: local maxima of d along the grid, then the largest
         viol = np.flatnonzero(d > 1.0 + tol)
