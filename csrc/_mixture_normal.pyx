@@ -169,6 +169,71 @@ cdef inline double _seg_sum(const double* u, const double* a, double* P, Py_ssiz
     return (s0 + s1) + (s2 + s3)
 
 
+cdef void _het_segment(const double* u, const double* A, const double* Ainv, const double* inv,
+                       double h, Py_ssize_t js, Py_ssize_t m, Py_ssize_t r0, Py_ssize_t r1,
+                       double* PR, double* PL, double* Tt, double* C, double* Q,
+                       double* out) noexcept nogil:
+    """out[js +- k] += sum_r u_r A_r^(+-k) T_k(r) over a segment of heteroskedastic rows
+    sharing j* (equal grid steps h, dt_r = h / s_r).
+
+    Without a shared table, T_k(r) = exp(-k^2 dt_r^2 / 2) follows its own recurrence
+    (T_{k+1} = T_k C_k, C_{k+1} = C_k exp(-dt_r^2)), re-anchored by exact exps every 32
+    steps (error <= ~32^2 eps / 2 ~ 1e-13); A_r^k by multiplication as on the fast path.
+    The loop over rows has independent iterations.
+    """
+    cdef Py_ssize_t r, k, kmax
+    cdef double dt, amaxR = 0.0, amaxL = 0.0, dtmin = 1e300, pmR = 1.0, pmL = 1.0, tb, sR, sL, t
+    cdef bint doR, doL
+    for r in range(r0, r1):
+        dt = h * inv[r]
+        PR[r] = 1.0
+        PL[r] = 1.0
+        Tt[r] = 1.0
+        C[r] = exp(-0.5 * dt * dt)
+        Q[r] = exp(-dt * dt)
+        if A[r] > amaxR:
+            amaxR = A[r]
+        if Ainv[r] > amaxL:
+            amaxL = Ainv[r]
+        if dt < dtmin:
+            dtmin = dt
+    kmax = m - 1 - js if m - 1 - js > js else js
+    doR = m - 1 - js >= 1
+    doL = js >= 1
+    for k in range(1, kmax + 1):
+        # the largest entry of the segment at offset k is at most amax^k exp(-k^2 dtmin^2/2)
+        tb = exp(-0.5 * <double> k * k * dtmin * dtmin)
+        if doR:
+            pmR = pmR * amaxR
+            doR = k <= m - 1 - js and pmR * tb >= TINY
+        if doL:
+            pmL = pmL * amaxL
+            doL = k <= js and pmL * tb >= TINY
+        if not doR and not doL:
+            break
+        sR = 0.0
+        sL = 0.0
+        if k % 32 == 0:
+            for r in range(r0, r1):
+                dt = h * inv[r]
+                Tt[r] = exp(-0.5 * <double> k * k * dt * dt)
+                C[r] = exp(-0.5 * <double> (2 * k + 1) * dt * dt)
+        else:
+            for r in range(r0, r1):
+                Tt[r] = Tt[r] * C[r]
+                C[r] = C[r] * Q[r]
+        if doR:
+            for r in range(r0, r1):
+                PR[r] = PR[r] * A[r]
+                sR = sR + u[r] * PR[r] * Tt[r]
+            out[js + k] += sR
+        if doL:
+            for r in range(r0, r1):
+                PL[r] = PL[r] * Ainv[r]
+                sL = sL + u[r] * PL[r] * Tt[r]
+            out[js - k] += sL
+
+
 def normal_rmatvec(const double[::1] t0, const double[::1] inv, const Py_ssize_t[::1] jstar,
                    const double[::1] A, const double[::1] Ainv, const unsigned char[::1] fast,
                    const double[::1] T, const double[::1] grid, const double[::1] u,
@@ -186,11 +251,19 @@ def normal_rmatvec(const double[::1] t0, const double[::1] inv, const Py_ssize_t
     cdef const double* g = &grid[0]
     cdef double* row
     cdef double* P
+    cdef double* PL
+    cdef double* Tt
+    cdef double* C
+    cdef double* Q
     cdef double amax, pm, su
     cdef Span sp
     for b in prange(nb, nogil=True, schedule="static"):
         row = <double*> malloc(m * sizeof(double))
         P = <double*> malloc(block * sizeof(double))
+        PL = <double*> malloc(block * sizeof(double))
+        Tt = <double*> malloc(block * sizeof(double))
+        C = <double*> malloc(block * sizeof(double))
+        Q = <double*> malloc(block * sizeof(double))
         for j in range(m):
             part[b, j] = 0.0
         i0 = b * block
@@ -209,12 +282,17 @@ def normal_rmatvec(const double[::1] t0, const double[::1] inv, const Py_ssize_t
                 continue
             # the segment of fast rows sharing j*
             r1 = r0 + 1
-            while r1 < i1 and jstar[r1] == js and fast[r1]:
+            while r1 < i1 and jstar[r1] == js and fast[r1] == fast[r0]:
                 r1 = r1 + 1
             su = 0.0
             for i in range(r0, r1):
                 su = su + u[i]
             part[b, js] += su
+            if fast[r0] == 2:
+                _het_segment(&u[0], &A[0], &Ainv[0], &inv[0], g[1] - g[0], js, m, r0, r1,
+                             P - i0, PL - i0, Tt - i0, C - i0, Q - i0, &part[b, 0])
+                r0 = r1
+                continue
             # right of j*: stop once the largest row of the segment is below TINY
             amax = 0.0
             for i in range(r0, r1):
@@ -242,6 +320,10 @@ def normal_rmatvec(const double[::1] t0, const double[::1] inv, const Py_ssize_t
             r0 = r1
         free(row)
         free(P)
+        free(PL)
+        free(Tt)
+        free(C)
+        free(Q)
 
 
 cdef inline void _cols_row(Py_ssize_t i, const double[::1] t0, const double[::1] inv,
@@ -252,7 +334,7 @@ cdef inline void _cols_row(Py_ssize_t i, const double[::1] t0, const double[::1]
     """vals[p] = L[i, cols[p]] for ascending cols (entries < TINY set to 0)."""
     cdef Py_ssize_t js = jstar[i], p, pstart, k
     cdef double a, v, P
-    if not fast[i]:
+    if fast[i] != 1:  # general rows and heteroskedastic ones (no shared table): one exp
         for p in range(nc):
             a = (g[cols[p]] - g[js]) * inv[i]
             v = exp(0.5 * a * (2.0 * t0[i] - a))

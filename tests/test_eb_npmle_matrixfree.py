@@ -79,6 +79,15 @@ def test_fused_products_equal_the_materialised_matrix(case):
     # as tiny sums (1e-195) inherit the recurrence's ~1e-13 |log L| error
     assert_allclose(lik.rmatvec(u), ref, rtol=1e-11, atol=1e-12 * ref.max())
     assert np.max(np.abs(lik.rmatvec(u) - ref)) <= 1e-12 * ref.max()
+    # ... and the closed form with one exp per entry (no recurrence at all)
+    exact = _exact_scaled(lik.z, lik.s, g).T @ u
+    assert np.max(np.abs(lik.rmatvec(u) - exact)) <= 1e-12 * exact.max()
+    # each case exercises the path it is named for: 1 = equal s (shared table),
+    # 2 = heteroskedastic (per-row recurrence), 0 = general recurrence
+    kinds = set(np.unique(lik.fast).tolist())
+    expected = {"uniform-homoskedastic": {0, 1}, "uniform-heteroskedastic": {0, 2},
+                "nonuniform-homoskedastic": {0}, "tiny-s": {0, 1}}[case]
+    assert kinds == expected
     # scattered working columns written into slots of a column-major buffer
     cols = np.array([117, 3, 60, 61, 90])
     slots = np.array([4, 0, 2, 1, 3])

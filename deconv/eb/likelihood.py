@@ -138,20 +138,22 @@ class NormalLikelihood(LikelihoodMatrix):
         steps = np.diff(grid)
         uniform = m > 1 and bool(np.all(np.abs(steps - steps.mean()) <= 1e-12 * steps.mean()))
         homo = bool(np.all(s == s[0]))
-        if uniform and homo:
-            dt = steps.mean() * inv[0]
-            # A^k stays finite for every k < m (and the product with T_k is the entry)
-            fast = (np.abs(t0) * dt * (m - 1) < 300.0).astype(np.uint8)
-            lna = np.where(fast, dt * t0, 0.0)  # slow rows never read A
+        if uniform:
+            # rows of kind 1 (equal s: a shared table T_k) or 2 (heteroskedastic: T_k by a
+            # per-row recurrence); A^k stays finite for every k < m on either
+            dt = steps.mean() * inv
+            ok = np.abs(t0) * dt * (m - 1) < 300.0
+            fast = np.where(ok, 1 if homo else 2, 0).astype(np.uint8)
+            lna = np.where(ok, dt * t0, 0.0)  # slow rows never read A
             A, Ainv = np.exp(lna), np.exp(-lna)
-            T = np.exp(-0.5 * (np.arange(m) * dt) ** 2)
+            T = np.exp(-0.5 * (np.arange(m) * dt[0]) ** 2) if homo else np.zeros(m)
         else:
             fast = np.zeros(n, dtype=np.uint8)
             A = Ainv = t0  # unused by the kernels when no row is fast
             T = np.zeros(m)
         # sort the rows by (slow, j*): segments sharing j* make the fast L'u a loop over
         # independent rows; `inverse` maps each observation to its row
-        key = jstar + m * (1 - fast.astype(np.intp))
+        key = jstar + m * (fast == 0)
         if 2 * m <= np.iinfo(np.uint16).max:  # NumPy sorts 16-bit keys by radix: O(n)
             key = key.astype(np.uint16)
         order = np.argsort(key, kind="stable")
