@@ -133,7 +133,7 @@ def normal_matrix(const double[::1] t0, const double[::1] inv, const Py_ssize_t[
 
 
 # ---------------------------------------------------------------------------------------
-# The fast path: equal grid steps h and equal s (so one step dt = h / s for all rows).
+# The fast paths: equal grid steps h (with equal s, one step dt = h / s for all rows).
 # Then L_{i, j*+k} = exp(k dt t0 - k^2 dt^2 / 2) = A_i^k T_k  with  A_i = exp(dt t0_i)
 # (A_i^-1 = exp(-dt t0_i) for k < 0) and the shared table T_k = exp(-k^2 dt^2 / 2).
 # A_i^k is built by repeated multiplication (relative error <= ~k eps, no exp per entry),
@@ -143,7 +143,9 @@ def normal_matrix(const double[::1] t0, const double[::1] inv, const Py_ssize_t[
 # of one long dependent chain per row. Rows are presorted by j*, so each fixed row block
 # holds a few such segments. A row is "fast" when |k dt t0| stays < 300 over the whole
 # grid (A^k cannot overflow); the others (z far outside the grid, s tiny against the grid
-# step) take the general recurrence ``_row``.
+# step) take the general recurrence ``_row``. ``fast`` is 1 for fast rows with equal s
+# (shared table T), 2 for heteroskedastic ones (``_het_segment``: T_k(r) per row) and 0
+# for the general rows.
 
 
 cdef inline double _seg_sum(const double* u, const double* a, double* P, Py_ssize_t r0,

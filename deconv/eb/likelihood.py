@@ -119,12 +119,31 @@ class NormalLikelihood(LikelihoodMatrix):
     certificate, and the columns where a prior has mass for posterior summaries. Memory
     is ``O(n)`` instead of ``O(n m)`` (1.6 GB at n = 1e6, m = 200).
 
-    On an equally spaced grid with equal ``s_i`` the entries to the right of the row
-    maximum ``j*`` are ``A_i^k T_k`` (``A_i = exp(dt t0_i)``, ``T_k = exp(-k^2 dt^2/2)``,
-    ``dt = h/s``), built by multiplication; rows are kept sorted by ``j*`` so that
-    ``T_k`` factors out of the sum over rows. Other grids and heteroskedastic ``s`` use
-    the general recurrence of the dense kernel. ``L`` itself (the dense matrix) is built
-    on first access, for code that needs it.
+    On an equally spaced grid the entries to the right of the row maximum ``j*`` are
+    ``A_i^k T_k(i)`` (``A_i = exp(dt_i t0_i)``, ``T_k(i) = exp(-k^2 dt_i^2/2)``,
+    ``dt_i = h/s_i``), built by multiplication; rows are kept sorted by ``j*`` so that the
+    sum over rows runs over independent rows (and with equal ``s`` the shared ``T_k``
+    factors out of it). Unequal grid steps and rows far outside the grid use the general
+    recurrence of the dense kernel. ``L`` itself (the dense matrix) is built on first
+    access, for code that needs it; ``inverse`` maps each observation to its (sorted) row.
+
+    Parameters
+    ----------
+    z, s : ndarray (n,)
+        Validated estimates and standard errors (finite, ``s > 0``).
+    grid : ndarray (m,)
+        Strictly increasing grid.
+    counts, inverse : ndarray, optional
+        Row multiplicities and observation-to-row map of already merged rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv.eb.likelihood import NormalLikelihood
+    >>> z = np.array([-1.0, 0.2, 2.5]); g = np.linspace(-3, 3, 13)
+    >>> lik = NormalLikelihood(z, np.ones(3), g)
+    >>> bool(np.allclose(lik.rmatvec(np.ones(3)), lik.L.T @ np.ones(3), rtol=1e-12))
+    True
     """
 
     def __init__(self, z, s, grid, counts=None, inverse=None):
