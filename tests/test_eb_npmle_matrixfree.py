@@ -195,6 +195,18 @@ def test_mixsqp_accepts_the_operator_directly():
     assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
 
 
+def test_mixsqp_on_a_plain_array_with_presolve():
+    # a bare ndarray (no likelihood object) large enough for the sub-sample presolve
+    rng = np.random.default_rng(9)
+    z = rng.choice([-2.0, 0.0, 2.0], 50_000) + rng.normal(size=50_000)
+    g = np.linspace(z.min(), z.max(), 40)
+    lik = NormalLikelihood(z, np.ones(z.size), g)
+    res = mixsqp(np.array(lik.L))
+    assert res.converged and res.kkt <= 1e-8
+    ref = mixsqp(lik, lik.counts)
+    assert_allclose(res.loglik, ref.loglik, rtol=1e-12)
+
+
 def test_matrix_free_option_validated():
     z = np.zeros(10)
     with pytest.raises(ValueError, match="matrix_free"):

@@ -102,7 +102,8 @@ class LikelihoodMatrix:
 
     def subset_rows(self, rows):
         """The likelihood of the rows ``rows`` only (counts kept, no ``inverse``)."""
-        return LikelihoodMatrix(self.L[rows], self.logmax[rows], self.counts[rows], None, self.grid)
+        pick = (lambda a: None if a is None else a[rows])
+        return LikelihoodMatrix(self.L[rows], pick(self.logmax), pick(self.counts), None, self.grid)
 
 
 # rows per task of the matrix-free L'u (fixed, so the partial sums -- and the result --
