@@ -39,6 +39,9 @@ __all__ = ["NPMLEResult", "mixsqp", "em", "kkt_vector"]
 # zero-weight column must be for it to stay (negative: only the support stays). Small
 # working sets win: the Hessian costs O(n |A|^2) per iteration, a round only O(n m).
 _NB_START, _NB_ADD, _TOP, _KEEP = 0, 0, 5, -1.0
+# from this many rows, add the full-grid violators of a warm start before the first SQP
+# step (see mixsqp; below it the extra columns cost more than the rounds they save)
+_PRECHECK_ROWS = 200_000
 
 
 class _WorkingColumns:
@@ -110,6 +113,18 @@ def _weighted_gram(A, r, work):
         np.multiply(A[s0:e], r[s0:e, None], out=b)
         H += b.T @ b
     return H
+
+
+def _pick_violators(d, viol, max_add):
+    """Columns to add from the violators ``viol`` of the KKT vector ``d``: the local
+    maxima of ``d`` along the grid (largest first, at most ``max_add``) and the ``_TOP``
+    largest values."""
+    m = d.size
+    dpad = np.concatenate(([-np.inf], d, [-np.inf]))
+    locmax = viol[(d[viol] >= dpad[viol]) & (d[viol] >= dpad[viol + 2])]
+    order = viol[np.argsort(-d[viol])]
+    add = np.unique(np.concatenate((locmax[np.argsort(-d[locmax])][:max_add], order[:_TOP])))
+    return np.unique(np.clip((add[:, None] + np.arange(-_NB_ADD, _NB_ADD + 1)[None, :]).ravel(), 0, m - 1))
 
 
 def _restricted_violation(d, x):
@@ -405,6 +420,16 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
+    if x0 is not None and n >= _PRECHECK_ROWS:
+        # From a warm start (a sub-sample solution) the full-grid violators are known
+        # before any SQP step: adding them now saves rounds at large n (smooth prior,
+        # n = 3e5, three seeds: 9--11 -> 8 rounds, CPU -10..-17%; n = 1e6: 6 -> 6 and
+        # 9 -> 5 rounds) for one L'u pass more. At n = 1e5 it cost 10% over 12 problems.
+        f0 = LA @ x[A]
+        d0 = op.rmatvec(counts / f0) / N
+        viol = np.setdiff1d(np.flatnonzero(d0 > 1.0 + tol), A)
+        if viol.size:
+            LA, A = work.update(np.ones(A.size, dtype=bool), _pick_violators(d0, viol, max_add))
     total_iter = 0
     history = []
     d = None
@@ -441,11 +466,7 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
             inner_tol = tol
             x = w
             continue
-        dpad = np.concatenate(([-np.inf], d, [-np.inf]))
-        locmax = viol[(d[viol] >= dpad[viol]) & (d[viol] >= dpad[viol + 2])]
-        order = viol[np.argsort(-d[viol])]
-        add = np.unique(np.concatenate((locmax[np.argsort(-d[locmax])][:max_add], order[:_TOP])))
-        add = np.unique(np.clip((add[:, None] + np.arange(-_NB_ADD, _NB_ADD + 1)[None, :]).ravel(), 0, m - 1))
+        add = _pick_violators(d, viol, max_add)
         keep_mask = (xA > 0) | (d[A] >= 1.0 - _KEEP)
         add = np.setdiff1d(add, A[keep_mask])
         # update the working columns in place: only the new columns are read from L
