@@ -40,8 +40,8 @@ __all__ = ["NPMLEResult", "mixsqp", "em", "kkt_vector"]
 # working sets win: the Hessian costs O(n |A|^2) per iteration, a round only O(n m).
 _NB_START, _NB_ADD, _TOP, _KEEP = 0, 0, 5, -1.0
 # from this many rows, add the full-grid violators of a warm start before the first SQP
-# step (see mixsqp; below it the extra columns cost more than the rounds they save)
-_PRECHECK_ROWS = 200_000
+# step (see mixsqp; on small problems the extra columns cost more than the rounds they save)
+_PRECHECK_ROWS = 50_000
 
 
 class _WorkingColumns:
@@ -422,9 +422,10 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
     if x0 is not None and n >= _PRECHECK_ROWS:
         # From a warm start (a sub-sample solution) the full-grid violators are known
-        # before any SQP step: adding them now saves rounds at large n (smooth prior,
-        # n = 3e5, three seeds: 9--11 -> 8 rounds, CPU -10..-17%; n = 1e6: 6 -> 6 and
-        # 9 -> 5 rounds) for one L'u pass more. At n = 1e5 it cost 10% over 12 problems.
+        # before any SQP step: adding them now saves rounds at large n for one L'u pass
+        # more (smooth prior, n = 1e6, three data sets, applied at the 1e5-row presolve
+        # level and at the full data: 6/9/6 -> 6/5/5 rounds, CPU -12..-30%; n = 3e5:
+        # -10..-17%). At n = 1e5 (12 problems) it cost ~10% in total.
         f0 = LA @ x[A]
         d0 = op.rmatvec(counts / f0) / N
         viol = np.setdiff1d(np.flatnonzero(d0 > 1.0 + tol), A)
