@@ -1,12 +1,15 @@
 """Benchmark of deconv.eb: NPMLE solve time and certificate vs EM (same process) and R's
 mixsqp (when ``Rscript -e 'library(mixsqp)'`` works), plus posterior summaries.
 
-Usage: python benchmarks/bench_eb.py [--big] [--no-r]
-  default: n = 1e5 normal means, 200 grid points, smooth (normal) and discrete priors;
-  --big adds n = 1e6 (1.6 GB likelihood matrix; R at 1e6 takes minutes).
+Usage: python benchmarks/bench_eb.py [--big] [--no-r] [--r-big]
+  default: n = 1e5 normal means, grid_size 200, smooth (normal) and discrete priors;
+  --big adds n = 1e6 (the dense path and EM there need the 1.6 GB matrix; R at 1e6 takes
+  minutes and runs only with --r-big).
 
-Every solution (ours, EM's, R's) is scored with the same exact log-likelihood and the same
-KKT certificate max_j (1/n) sum_i L_ij / f_i - 1 computed here in NumPy.
+Times are whole ``NPMLE.fit`` calls (validation, grid, likelihood, certified solve), CPU
+and wall, one thread unless DECONV_BENCH_THREADS is set. Every solution (ours, EM's, R's)
+is scored with the same exact log-likelihood and the same full-grid KKT certificate
+max_j (1/n) sum_i L_ij / f_i - 1.
 """
 import argparse
 import os
@@ -27,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from deconv.eb import NPMLE
 from deconv.eb.likelihood import build_likelihood, default_grid
-from deconv.eb.solvers import em, kkt_vector, mixsqp
+from deconv.eb.solvers import em
 
 
 def problem(n, kind, seed=1):
@@ -37,8 +40,23 @@ def problem(n, kind, seed=1):
 
 
 def score(lik, w):
-    d, f = kkt_vector(lik.L, lik.counts, w)
+    """Exact log-likelihood and certificate max_j d_j - 1 of weights w (dense or matrix-free)."""
+    N = lik.counts.sum()
+    f = lik.matvec(w / w.sum())
+    d = lik.rmatvec(lik.counts / f) / N
     return float(lik.counts @ (np.log(f) + lik.logmax)), float(d.max() - 1)
+
+
+class Timer:
+    """CPU (process) and wall time of a block."""
+
+    def __enter__(self):
+        self.c0, self.t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu = time.process_time() - self.c0
+        self.wall = time.perf_counter() - self.t0
 
 
 def r_available():
@@ -74,89 +92,89 @@ cat(t1 - t0, '\\n')
         return float(out.stdout.strip().split()[-1]), w
 
 
-def bench(n, m, kind, with_r, em_iter, repeat=1):
+def bench(n, m, kind, with_r, em_iter, repeat=1, dense=True):
+    """Whole NPMLE fits (validation, grid, likelihood, certified solve): matrix-free (the
+    default for the normal family at this size) and dense; EM and R on the same grid."""
     z, s = problem(n, kind)
-    grid = default_grid("normal", z, m)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    lik = build_likelihood("normal", {"z": z, "se": s}, grid)
-    t_build = time.perf_counter() - t0
-    cpu_build = time.process_time() - c0
-    # best of `repeat` solves: the machine is shared, and the first call also pays the
-    # page faults of its work arrays
-    t_solve = cpu_solve = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        res = mixsqp(lik.L, lik.counts)
-        t_solve = min(t_solve, time.perf_counter() - t0)
-        cpu_solve = min(cpu_solve, time.process_time() - c0)
-    ll, kkt = score(lik, res.weights)
-    print(f"\n== n={n:.0e}, m={grid.size}, {kind} prior")
-    print(f"  matrix build (Cython)        {t_build:8.3f} s (cpu {cpu_build:.3f} s)")
-    print(f"  deconv mix-SQP solve (best of {repeat}) {t_solve:8.3f} s (cpu {cpu_solve:.3f} s)   loglik {ll:.6f}  KKT {kkt:.2e}  "
-          f"support {np.count_nonzero(res.weights)}  iters {res.n_iter}  rounds {res.n_kkt_checks}")
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    e = em(lik.L, lik.counts, max_iter=em_iter)
-    t_em = time.perf_counter() - t0
-    cpu_em = time.process_time() - c0
-    lle, kkte = score(lik, e.weights)
-    print(f"  EM, {em_iter} iterations        {t_em:8.3f} s (cpu {cpu_em:.3f} s)   loglik {lle:.6f}  "
-          f"KKT {kkte:.2e}  short by {ll - lle:.4f}; cpu ratio EM/deconv {cpu_em / cpu_solve:.1f}")
+    print(f"\n== n={n:.0e}, grid_size={m}, {kind} prior")
+    best = None
+    for _ in range(repeat):  # best of `repeat`: the machine is shared
+        with Timer() as t:
+            eb = NPMLE(grid_size=m, matrix_free=True).fit(z, se=s)
+        best = t if best is None or t.cpu < best.cpu else best
+    t_free = best
+    lik = eb.likelihood_
+    ll, kkt = score(lik, eb.prior_.weights)
+    res = eb.result_
+    print(f"  deconv NPMLE.fit, matrix-free   cpu {t_free.cpu:7.3f} s  wall {t_free.wall:7.3f} s   loglik {ll:.6f}  "
+          f"KKT {kkt:.2e}  atoms {np.count_nonzero(eb.prior_.weights)}  iters {res.n_iter}  rounds {res.n_kkt_checks}")
+    grid = eb.grid_
+    if dense:
+        best = None
+        for _ in range(repeat):
+            with Timer() as t:
+                ebd = NPMLE(grid_size=m, matrix_free=False).fit(z, se=s)
+            best = t if best is None or t.cpu < best.cpu else best
+        lld, kktd = score(lik, ebd.prior_.weights)
+        print(f"  deconv NPMLE.fit, dense L       cpu {best.cpu:7.3f} s  wall {best.wall:7.3f} s   loglik {lld:.6f}  "
+              f"KKT {kktd:.2e}; cpu ratio dense/matrix-free {best.cpu / t_free.cpu:.1f}")
+        with Timer() as t:
+            e = em(ebd.likelihood_.L, ebd.likelihood_.counts, max_iter=em_iter)
+        lle, kkte = score(lik, e.weights)
+        print(f"  EM on dense L, {em_iter} iterations  cpu {t.cpu:7.3f} s  wall {t.wall:7.3f} s   loglik {lle:.6f}  "
+              f"KKT {kkte:.2e}  short by {ll - lle:.4f}; cpu ratio EM/deconv {t.cpu / t_free.cpu:.1f}")
+        del ebd, e
     if with_r:
         t_r, w_r = run_r_mixsqp(z, s, grid)
         llr, kktr = score(lik, w_r)
-        print(f"  R mixsqp (defaults)          {t_r:8.3f} s   loglik {llr:.6f}  KKT {kktr:.2e}  "
-              f"short by {ll - llr:.4f}; time ratio R/deconv {t_r / t_solve:.2f}")
-    return lik, res
+        print(f"  R mixsqp (defaults, same grid)  wall {t_r:7.3f} s                    loglik {llr:.6f}  "
+              f"KKT {kktr:.2e}  short by {ll - llr:.4f}; time ratio R/deconv {t_r / t_free.wall:.1f}")
+    return eb
 
 
-def bench_posterior(n):
-    z, s = problem(n, "smooth")
-    eb = NPMLE(grid_size=200).fit(z, se=s)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    mean, sd = eb.posterior_moments()
-    lf = eb.lfdr(null=0.0)
-    t_fast = time.perf_counter() - t0
-    cpu_fast = time.process_time() - c0
-    t0 = time.perf_counter()
-    lo, hi = eb.posterior_interval(0.9)
-    t_int = time.perf_counter() - t0
-    # naive NumPy baseline: the full posterior matrix
-    t0 = time.perf_counter()
-    P = eb.likelihood_.L * eb.prior_.weights
-    P /= P.sum(axis=1, keepdims=True)
-    g = eb.prior_.grid
-    m1 = P @ g
-    sd1 = np.sqrt(np.maximum(P @ g**2 - m1**2, 0))
-    lf1 = P[:, np.argmin(np.abs(g))]
-    t_naive = time.perf_counter() - t0
+def bench_posterior(eb, n):
+    """Posterior mean, sd and lfdr of every unit (fitted prior), against the naive NumPy
+    posterior matrix (built in row chunks of 1e5 to bound memory)."""
+    with Timer() as t:
+        mean, sd = eb.posterior_moments()
+        lf = eb.lfdr(null=0.0)
+    with Timer() as ti:
+        lo, hi = eb.posterior_interval(0.9)
+    g, w = eb.prior_.grid, eb.prior_.weights
+    z, s = eb.data_["z"], eb.data_["se"]
+    with Timer() as tn:
+        m1, lf1 = np.empty(z.size), np.empty(z.size)
+        j0 = int(np.argmin(np.abs(g)))
+        for a in range(0, z.size, 100_000):
+            L = build_likelihood("normal", {"z": z[a:a + 100_000], "se": s[a:a + 100_000]}, g).L
+            P = L * w
+            P /= P.sum(axis=1, keepdims=True)
+            m1[a:a + 100_000] = P @ g
+            lf1[a:a + 100_000] = P[:, j0]
     assert np.allclose(m1, mean) and np.allclose(lf1, lf)
-    print(f"\n== posterior summaries, n={n:.0e}, m={g.size}")
-    print(f"  mean + sd + lfdr (kernel/BLAS)  {t_fast:8.3f} s (cpu {cpu_fast:.3f} s)   naive NumPy {t_naive:8.3f} s   "
-          f"ratio {t_naive / t_fast:.1f}")
-    print(f"  90% equal-tailed intervals      {t_int:8.3f} s")
+    print(f"\n== posterior summaries, n={n:.0e}, m={g.size} ({np.count_nonzero(w)} atoms)")
+    print(f"  mean + sd + lfdr (support columns)  cpu {t.cpu:7.3f} s  wall {t.wall:7.3f} s   "
+          f"naive NumPy posterior matrix cpu {tn.cpu:7.3f} s; ratio {tn.cpu / t.cpu:.1f}")
+    print(f"  90% equal-tailed intervals          cpu {ti.cpu:7.3f} s  wall {ti.wall:7.3f} s")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--big", action="store_true")
+    ap.add_argument("--big", action="store_true", help="add n = 1e6")
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--r-big", action="store_true", help="also run R mixsqp at n = 1e6 (minutes)")
     ap.add_argument("--em-iter", type=int, default=500)
-    ap.add_argument("--repeat", type=int, default=3, help="solves timed at n = 1e5 (best reported)")
+    ap.add_argument("--repeat", type=int, default=3, help="fits timed at n = 1e5 (best reported)")
     args = ap.parse_args()
     with_r = not args.no_r and r_available()
-    print(f"R mixsqp available: {with_r}; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; "
-          f"load average: {os.getloadavg()[0]:.1f}")
+    print(f"R mixsqp available: {with_r}; BLAS/OpenMP threads: {os.environ['OPENBLAS_NUM_THREADS']}/"
+          f"{os.environ['OMP_NUM_THREADS']}; load average: {os.getloadavg()[0]:.1f}")
     for kind in ("smooth", "discrete"):
-        bench(100_000, 200, kind, with_r, args.em_iter, repeat=args.repeat)
-    bench_posterior(100_000)
+        eb = bench(100_000, 200, kind, with_r, args.em_iter, repeat=args.repeat)
+    bench_posterior(eb, 100_000)
     if args.big:
-        bench(1_000_000, 200, "smooth", with_r and args.r_big, min(args.em_iter, 50))
-        bench_posterior(1_000_000)
+        eb = bench(1_000_000, 200, "smooth", with_r and args.r_big, min(args.em_iter, 50), repeat=1)
+        bench_posterior(eb, 1_000_000)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ the discrete posterior ``P(theta_i = g_j | z_i) = L_ij w_j / f_i`` with ``f_i = 
 Means, sds, quantiles, intervals and draws are computed row by row in the compiled kernels
 of ``deconv._kernels._mixture`` (no ``n x m`` posterior matrix is formed); tail masses
 (lfdr, lfsr) are matrix-vector products (BLAS).
+
+Only the grid points where the prior has mass enter a posterior (``L_ij w_j = 0``
+elsewhere), and an NPMLE has few atoms, so every summary works on the columns ``S`` of
+the support: ``L[:, S]`` (for the matrix-free normal likelihood computed directly, without
+the full matrix), ``w[S]`` and ``g[S]``. Sums only skip exact zeros, so the results equal
+those over the whole grid.
 """
 import numpy as np
 
@@ -35,12 +41,19 @@ class GridPosteriorMixin:
                 raise TypeError("pass z together with se/exposure/trials to evaluate new data")
             return self.likelihood_
         valid = validate_data(self.family_, z, **{k: v for k, v in data.items()})
-        return build_likelihood(self.family_, valid, self.prior_.grid)
+        # new normal data: matrix-free (posteriors need only the prior's support columns)
+        return build_likelihood(self.family_, valid, self.prior_.grid,
+                                matrix_free=self.family_ == "normal")
 
     def _parts(self, lik):
-        w = np.ascontiguousarray(self.prior_.weights)
-        f = lik.L @ w
-        return w, f
+        """``(LS, wS, gS, f)``: the support columns of L, the weights and grid points
+        there, and the marginal densities ``f = L w``."""
+        w = np.asarray(self.prior_.weights, dtype=np.float64)
+        S = np.flatnonzero(w > 0)
+        LS = lik.columns(S)
+        wS = np.ascontiguousarray(w[S])
+        gS = np.ascontiguousarray(self.prior_.grid[S])
+        return LS, wS, gS, LS @ wS
 
     def posterior_mean(self, z=None, se=None, *, exposure=None, trials=None):
         """Posterior mean ``E[theta_i | z_i]`` of each unit (the shrinkage estimate)."""
@@ -53,10 +66,10 @@ class GridPosteriorMixin:
     def posterior_moments(self, z=None, se=None, *, exposure=None, trials=None):
         """``(mean, sd)`` of each unit's posterior in one pass."""
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        w, f = self._parts(lik)
-        n = lik.L.shape[0]
+        LS, w, g, f = self._parts(lik)
+        n = LS.shape[0]
         mean, sd = np.empty(n), np.empty(n)
-        _mixture.posterior_moments(lik.L, w, f, self.prior_.grid, mean, sd)
+        _mixture.posterior_moments(LS, w, f, g, mean, sd)
         return lik.expand(mean), lik.expand(sd)
 
     def posterior_quantile(self, q, z=None, se=None, *, exposure=None, trials=None):
@@ -66,9 +79,9 @@ class GridPosteriorMixin:
             raise ValueError("q must be probabilities in [0, 1]")
         order = np.argsort(qs)
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        w, f = self._parts(lik)
-        out = np.empty((lik.L.shape[0], qs.size))
-        _mixture.posterior_quantiles(lik.L, w, f, self.prior_.grid, np.ascontiguousarray(qs[order]), out)
+        LS, w, g, f = self._parts(lik)
+        out = np.empty((LS.shape[0], qs.size))
+        _mixture.posterior_quantiles(LS, w, f, g, np.ascontiguousarray(qs[order]), out)
         res = np.empty_like(out)
         res[:, order] = out
         res = lik.expand(res)
@@ -91,16 +104,17 @@ class GridPosteriorMixin:
             q = self.posterior_quantile([a, 1 - a], z, se, exposure=exposure, trials=trials)
             return q[:, 0], q[:, 1]
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        w, f = self._parts(lik)
-        n = lik.L.shape[0]
+        LS, w, g, f = self._parts(lik)
+        n = LS.shape[0]
         lo, hi = np.empty(n), np.empty(n)
-        _mixture.posterior_hpd(lik.L, w, f, self.prior_.grid, level, lo, hi)
+        _mixture.posterior_hpd(LS, w, f, g, level, lo, hi)
         return lik.expand(lo), lik.expand(hi)
 
-    def _mass(self, mask, lik):
-        w, f = self._parts(lik)
-        wm = np.where(mask, w, 0.0)
-        return lik.expand(np.clip(lik.L @ wm / f, 0.0, 1.0))
+    def _mass(self, mask, lik, parts=None):
+        LS, w, g, f = self._parts(lik) if parts is None else parts
+        S = np.flatnonzero(self.prior_.weights > 0)
+        wm = np.where(mask[S], w, 0.0)
+        return lik.expand(np.clip(LS @ wm / f, 0.0, 1.0))
 
     def lfdr(self, null=0.0, z=None, se=None, *, atol=None, exposure=None, trials=None):
         """Local false discovery rate ``P(theta_i in null | z_i)``.
@@ -130,15 +144,16 @@ class GridPosteriorMixin:
         (Stephens 2017): the probability of getting the sign of ``theta_i`` wrong."""
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
         g = self.prior_.grid
-        return np.minimum(self._mass(g >= 0, lik), self._mass(g <= 0, lik))
+        parts = self._parts(lik)
+        return np.minimum(self._mass(g >= 0, lik, parts), self._mass(g <= 0, lik, parts))
 
     def posterior_draws(self, size=1, z=None, se=None, *, rng=None, exposure=None, trials=None):
         """Independent draws from each unit's posterior: array ``(n, size)``."""
         size = check_int(size, "size", min_value=1)
         rng = check_rng(rng)
         lik = self._lik(z, se=se, exposure=exposure, trials=trials)
-        w, f = self._parts(lik)
-        n = lik.n_obs if lik.inverse is not None else lik.L.shape[0]
+        LS, w, g, f = self._parts(lik)
+        n = lik.n_obs if lik.inverse is not None else LS.shape[0]
         u = rng.random((n, size))
         if lik.inverse is None:
             rows = np.arange(n)
@@ -147,10 +162,10 @@ class GridPosteriorMixin:
         # sort each unit's uniforms so one pass over the grid serves all its draws
         order = np.argsort(u, axis=1)
         us = np.take_along_axis(u, order, axis=1)
-        Lr = lik.L if lik.inverse is None else np.ascontiguousarray(lik.L[rows])
+        Lr = LS if lik.inverse is None else np.ascontiguousarray(LS[rows])
         fr = f if lik.inverse is None else np.ascontiguousarray(f[rows])
         out = np.empty_like(us)
-        _mixture.posterior_draws(Lr, w, fr, self.prior_.grid, np.ascontiguousarray(us), out)
+        _mixture.posterior_draws(Lr, w, fr, g, np.ascontiguousarray(us), out)
         res = np.empty_like(out)
         np.put_along_axis(res, order, out, axis=1)
         return res
