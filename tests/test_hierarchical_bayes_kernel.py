@@ -10,7 +10,7 @@ LKJ part is also checked against the known marginal of one correlation:
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy import special, stats
+from scipy import stats
 
 from deconv.sampling.mixed_model import MixedModel, cpc_to_cholesky
 

@@ -757,7 +757,7 @@ def _auto_centering(design, family, X):
             ratio = np.median(csd / np.maximum(sd, 1e-12), axis=0)
             out.append(bool(np.all(np.isfinite(ratio)) and np.max(ratio) < 0.5))
         return out
-    except Exception:       # heuristic only: never let it stop the sampler route
+    except Exception:  # noqa: BLE001 -- a heuristic only: never let it stop the sampler
         return [False] * len(design.terms)
 
 
