@@ -255,6 +255,8 @@ def test_bad_input_is_rejected_naming_the_argument():
         MixedModel(y, X, terms, priors={"beta_sd": np.nan})
     with pytest.raises(ValueError, match="nu"):
         MixedModel(y, X, terms, "student-t", nu=-1)
+    with pytest.raises(ValueError, match="centered"):
+        MixedModel(y, X, terms, centered=[True, False])
     Xn = X.copy()
     Xn[0, 1] = np.nan
     with pytest.raises(ValueError, match="X"):

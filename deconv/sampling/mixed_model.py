@@ -201,7 +201,11 @@ class MixedModel:
 
         # random-effect terms: layout of the unconstrained vector and the scratch
         if centered is not None:
-            centered = [bool(c) for c in np.broadcast_to(np.asarray(centered), (len(terms),))]
+            cen = np.asarray(centered, dtype=bool).reshape(-1)
+            if cen.size not in (1, len(terms)):
+                raise ValueError(f"centered must be one bool or one per term ({len(terms)}), "
+                                 f"got {cen.size}")
+            centered = [bool(c) for c in np.broadcast_to(cen, (len(terms),))]
         off, scratch = p, 0
         taken, fmap = set(), []
         rows, Zs, codes_all = [], [], []
