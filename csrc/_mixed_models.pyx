@@ -82,6 +82,8 @@ cdef struct Mixed:
     const double* Z         # n x Qtot row-major
     const long long* codes  # n x K row-major
     const long long* terms  # K x T_NCOL
+    const long long* fmap   # per random coefficient (Qtot): fixed-effect column it is centred
+                            # on (centred terms: q holds beta_f + b), or -1
     const double* off
     const double* trials
     const long long* hg     # residual-sd group per observation (family group sd)
@@ -128,7 +130,8 @@ cdef inline double scale_prior(double ls, double A, double df, double* g) noexce
 
 cdef void centred_prior(const double* q, double* grad, const double* L, double* Mm,
                         const double* sd, double* B, Py_ssize_t qk, Py_ssize_t Jk,
-                        Py_ssize_t osd, Py_ssize_t oz, double* lp) noexcept nogil:
+                        Py_ssize_t osd, Py_ssize_t oz, const long long* fm,
+                        double* lp) noexcept nogil:
     # centred term: b_j = q[oz + j qk ..] ~ N(0, Sigma), Sigma = D L L' D, D = diag(sd).
     # With v = b / sd and z = L^{-1} v, a = L^{-T} z:  log p = -z'z/2 - J sum log(sd_c L_cc),
     # d/db = -a / sd, d/dlog sd_c = a_c v_c - J, d/dL_rc = a_r z_c - J [r = c] / L_cc.
@@ -136,9 +139,12 @@ cdef void centred_prior(const double* q, double* grad, const double* L, double* 
     cdef double acc
     cdef double* z = B + Jk * qk * 2      # two spare rows of qk doubles after GB (scratch)
     cdef double* a = z + qk
+    # hierarchical centring (Gelfand, Sahu & Carlin 1995): a coefficient with a matching fixed
+    # effect beta_f is sampled as beta_f + b_j, so beta_f is the mean of the level values and
+    # is no longer confounded with them through the likelihood
     for j in range(Jk):
         for c in range(qk):
-            B[j * qk + c] = q[oz + j * qk + c]
+            B[j * qk + c] = q[oz + j * qk + c] - (q[fm[c]] if fm[c] >= 0 else 0.0)
         for c in range(qk):
             acc = B[j * qk + c] / sd[c]
             for r in range(c):
@@ -152,6 +158,8 @@ cdef void centred_prior(const double* q, double* grad, const double* L, double* 
             a[c] = acc / L[c * qk + c]
         for c in range(qk):
             grad[oz + j * qk + c] = -a[c] / sd[c]
+            if fm[c] >= 0:
+                grad[fm[c]] += a[c] / sd[c]
             grad[osd + c] += a[c] * B[j * qk + c] / sd[c]
             for r in range(c, qk):
                 Mm[r * qk + c] += a[r] * z[c]
@@ -224,7 +232,7 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
                     t += 1
                 L[r * qk + r] = sqrt(cc)
         if T[T_CENT]:
-            centred_prior(q, grad, L, Mm, sd, B, qk, Jk, osd, oz, &lp)
+            centred_prior(q, grad, L, Mm, sd, B, qk, Jk, osd, oz, M.fmap + T[T_ZCOL], &lp)
             continue
         for j in range(Jk):
             for c in range(qk):
@@ -393,9 +401,14 @@ cdef double mixed_logp(void* ctx, const double* q, double* grad) noexcept nogil:
         B = sd + qk
         GB = B + Jk * qk
         if T[T_CENT]:
-            # likelihood gradient straight onto b; the prior's parts are already in place
-            for j in range(Jk * qk):
-                grad[oz + j] += GB[j]
+            # likelihood gradient straight onto b (and, through b = q - beta_f, off beta_f);
+            # the prior's parts are already in place
+            for j in range(Jk):
+                for c in range(qk):
+                    grad[oz + j * qk + c] += GB[j * qk + c]
+                    t = M.fmap[T[T_ZCOL] + c]
+                    if t >= 0:
+                        grad[t] -= GB[j * qk + c]
         for j in range(Jk if not T[T_CENT] else 0):
             for c in range(qk):
                 # d/d log sd_c: G_c * b_c (b_c = sd_c (L z)_c)
@@ -435,9 +448,9 @@ cdef class MixedKernel:
 
     def __init__(self, Py_ssize_t dim, y, X, Z, codes, terms, off, trials, hg, Py_ssize_t H,
                  int family, Py_ssize_t fam_off, Py_ssize_t lat_off, Py_ssize_t latent_col,
-                 Py_ssize_t icpt_col, W, su, priors, Py_ssize_t scratch, int lat_marg=0):
+                 Py_ssize_t icpt_col, W, su, priors, Py_ssize_t scratch, int lat_marg, fmap):
         self.args = (dim, y, X, Z, codes, terms, off, trials, hg, H, family, fam_off, lat_off,
-                     latent_col, icpt_col, W, su, priors, scratch, lat_marg)
+                     latent_col, icpt_col, W, su, priors, scratch, lat_marg, fmap)
         cdef const double[::1] yv = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         cdef const double[::1] Xv = np.ascontiguousarray(X, dtype=np.float64).reshape(-1)
         cdef const double[::1] Zv = np.ascontiguousarray(Z, dtype=np.float64).reshape(-1)
@@ -449,6 +462,7 @@ cdef class MixedKernel:
         cdef const double[::1] Wv = np.ascontiguousarray(W, dtype=np.float64).reshape(-1)
         cdef const double[::1] sv = np.ascontiguousarray(su, dtype=np.float64).reshape(-1)
         cdef const double[::1] pv = np.ascontiguousarray(priors, dtype=np.float64).reshape(-1)
+        cdef const long long[::1] fv = np.ascontiguousarray(fmap, dtype=np.int64).reshape(-1)
         n = yv.shape[0]
         p = Xv.shape[0] // n if n else 0
         K = tv.shape[0] // T_NCOL
@@ -457,7 +471,9 @@ cdef class MixedKernel:
         if Zv.shape[0] < 1 or cv.shape[0] < 1 or tv.shape[0] < 1 or nv.shape[0] < 1 \
                 or hv.shape[0] < 1 or Wv.shape[0] < 1 or sv.shape[0] < 1 or Xv.shape[0] < 1:
             raise ValueError("every data array needs at least one element (pass a dummy)")
-        self._keep = (yv, Xv, Zv, cv, tv, ov, nv, hv, Wv, sv, pv)
+        if fv.shape[0] < 1:
+            raise ValueError("every data array needs at least one element (pass a dummy)")
+        self._keep = (yv, Xv, Zv, cv, tv, ov, nv, hv, Wv, sv, pv, fv)
         self.data.n = n
         self.data.p = p
         self.data.K = K
@@ -476,6 +492,7 @@ cdef class MixedKernel:
         self.data.Z = &Zv[0]
         self.data.codes = &cv[0]
         self.data.terms = &tv[0]
+        self.data.fmap = &fv[0]
         self.data.off = &ov[0]
         self.data.trials = &nv[0]
         self.data.hg = &hv[0]

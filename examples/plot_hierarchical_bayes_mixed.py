@@ -10,11 +10,11 @@ little about it, which the REML point estimate (0.07) hides.
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import deconv.hierarchical as hm  # noqa: E402
-from deconv.datasets.hierarchical import load_sleepstudy  # noqa: E402
+import deconv.hierarchical as hm
+from deconv.datasets.hierarchical import load_sleepstudy
 
 data = load_sleepstudy()
 formula = "Reaction ~ Days + (Days | Subject)"

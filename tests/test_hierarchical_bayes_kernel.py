@@ -10,7 +10,7 @@ LKJ part is also checked against the known marginal of one correlation:
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy import special, stats
+from scipy import stats
 
 from deconv.sampling.mixed_model import MixedModel, cpc_to_cholesky
 
@@ -54,6 +54,7 @@ def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, 
     Xe = X.copy()
     k0 = p
     blocks = []
+    taken = set()      # hierarchical centring: a centred coefficient with a matching X column
     for k, (codes, Z, corr) in enumerate(terms):
         q = Z.shape[1]
         J = codes.max() + 1
@@ -68,7 +69,13 @@ def twin(m, y, X, terms, z, family, trials=None, offset=None, nu=None, hg=None, 
             L = np.eye(q)
         zz = z[k0:k0 + J * q].reshape(J, q); k0 += J * q
         if centered is not None and centered[k]:
-            b = zz                 # centred: b_j ~ N(0, D L L' D)
+            b = zz.copy()          # centred: beta_f + b_j, b_j ~ N(0, D L L' D)
+            for c in range(q):
+                f = next((f for f in range(p) if f not in taken
+                          and np.array_equal(Z[:, c], X[:, f])), None)
+                if f is not None:
+                    taken.add(f)
+                    b[:, c] -= beta[f]
             Sig = (s[:, None] * L) @ (s[:, None] * L).T
             lp += np.sum(stats.multivariate_normal(np.zeros(q), Sig).logpdf(b))
         else:
@@ -248,6 +255,8 @@ def test_bad_input_is_rejected_naming_the_argument():
         MixedModel(y, X, terms, priors={"beta_sd": np.nan})
     with pytest.raises(ValueError, match="nu"):
         MixedModel(y, X, terms, "student-t", nu=-1)
+    with pytest.raises(ValueError, match="centered"):
+        MixedModel(y, X, terms, centered=[True, False])
     Xn = X.copy()
     Xn[0, 1] = np.nan
     with pytest.raises(ValueError, match="X"):

@@ -60,14 +60,16 @@ def fit(model, data=None, *, se=None, X=None, groups=None, Z=None, family="gauss
         ``result.method`` / ``result.method_reason``), ``"reml"``, ``"ml"``, ``"laplace"``
         (GLMM), ``"dl"``, ``"bayes"`` (normal means: exact posterior by quadrature),
         ``"npmle"``/``"gmodel"`` (normal means: G estimated nonparametrically by deconv.eb),
-        ``"sampler"`` (full Bayes by NUTS, :func:`deconv.hierarchical.bayes.fit_sampler`;
-        ``chains``, ``warmup``, ``draws``, ``rng``, ``warn`` go in ``kwargs``).
+        ``"sampler"`` (full Bayes by NUTS, :func:`deconv.hierarchical.bayes.fit_sampler`:
+        normal means, or any mixed model on the compiled mixed-model density; ``chains``,
+        ``warmup``, ``draws``, ``rng``, ``warn``, ``priors`` go in ``kwargs``).
     reml : bool
         For ``method="auto"`` on linear mixed models: REML (default) or ML.
     residual : {"normal", "student-t"}
         Student-t residuals are not a cute case: sampler route.
-    group_variances : bool
-        Group-specific residual variances (non-cute: sampler route).
+    group_variances : bool or str
+        Group-specific residual variances (non-cute: sampler route): ``True`` for the only
+        grouping factor, or the name of the factor whose levels get their own residual sd.
     error_sd : optional
         Known measurement-error sd of one covariate, ``{name: sd}`` (scalar or per
         observation; a bare value when there is one covariate). Non-cute: sampler route, the

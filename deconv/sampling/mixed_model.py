@@ -130,7 +130,10 @@ class MixedModel:
     centered : bool or list of bool, optional
         Per term: sample the effects :math:`b_{k,j}` themselves (centred, better when every
         level has much data) instead of :math:`z_{k,j}` (non-centred, the default, better when
-        levels have little data: no funnel between a small sd and its effects).
+        levels have little data: no funnel between a small sd and its effects). A centred
+        coefficient whose column of ``Z`` is also a column of ``X`` is sampled as
+        :math:`\beta_f + b_{k,j}` (hierarchical centring, Gelfand, Sahu & Carlin 1995), which
+        removes the likelihood's confounding of the fixed effect with the level effects.
 
     Examples
     --------
@@ -198,8 +201,13 @@ class MixedModel:
 
         # random-effect terms: layout of the unconstrained vector and the scratch
         if centered is not None:
-            centered = [bool(c) for c in np.broadcast_to(np.asarray(centered), (len(terms),))]
+            cen = np.asarray(centered, dtype=bool).reshape(-1)
+            if cen.size not in (1, len(terms)):
+                raise ValueError(f"centered must be one bool or one per term ({len(terms)}), "
+                                 f"got {cen.size}")
+            centered = [bool(c) for c in np.broadcast_to(cen, (len(terms),))]
         off, scratch = p, 0
+        taken, fmap = set(), []
         rows, Zs, codes_all = [], [], []
         self.terms = []
         self.centered = []
@@ -230,6 +238,18 @@ class MixedModel:
             info["scratch"] = scratch
             cent = bool(centered[k]) if centered is not None else False
             info["centered"] = cent
+            # hierarchical centring: a centred coefficient whose Z column is a column of X
+            # (not already taken by an earlier term) is sampled as beta_f + b
+            fm = [-1] * q
+            if cent:
+                for col in range(q):
+                    for f in range(p):
+                        if f not in taken and np.array_equal(Zk[:, col], X[:, f]):
+                            fm[col] = f
+                            taken.add(f)
+                            break
+            info["fmap"] = fm
+            fmap += fm
             self.centered.append(cent)
             scratch += 2 * q * q + q + 2 * J * q + 2 * q
             rows.append([q, J, zcol, info["sd"], info["cpc"], info["z"], info["scratch"],
@@ -306,7 +326,8 @@ class MixedModel:
         self.kernel = MixedKernel(off, y, X, Zm, codes_m, term_rows, offset, trials, hg, H,
                                   FAMILIES[self.family], self.fam_off, self.lat_off,
                                   self.latent_col, -1 if intercept_col is None else intercept_col,
-                                  W, su, np.array(pvec), scratch, int(self.marginalize))
+                                  W, su, np.array(pvec), scratch, int(self.marginalize),
+                                  np.array(fmap or [-1], dtype=np.int64))
         self._X, self._Z, self._codes, self._y = X, [t_[1] for t_ in terms], \
             [np.asarray(t_[0], dtype=np.int64) for t_ in terms], y
         self._offset = offset
@@ -346,8 +367,14 @@ class MixedModel:
             zz = z[..., t["z"]:t["z"] + J * q].reshape(lead + (J, q))
             out[f"sd[{k}]"] = sd
             out[f"cor[{k}]"] = L @ np.swapaxes(L, -1, -2)
-            out[f"b[{k}]"] = zz.copy() if t["centered"] else \
-                sd[..., None, :] * np.einsum("...rc,...jc->...jr", L, zz)
+            if t["centered"]:
+                b = zz.copy()
+                for c, f in enumerate(t["fmap"]):
+                    if f >= 0:
+                        b[..., c] -= z[..., f][..., None]
+                out[f"b[{k}]"] = b
+            else:
+                out[f"b[{k}]"] = sd[..., None, :] * np.einsum("...rc,...jc->...jr", L, zz)
         fo = self.fam_off
         if self.family in ("gaussian", "student-t"):
             out["sigma"] = np.exp(z[..., fo])

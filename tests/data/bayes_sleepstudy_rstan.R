@@ -4,6 +4,9 @@
 #   y_s = (Reaction - mean) / sd, x_s = Days / sd(Days)  (sd with n - 1, as numpy ddof=1)
 #   beta ~ N(0, 10^2); sd ~ half-normal(0, 5); Omega ~ LKJ(2); sigma ~ half-normal(0, 5).
 # Run once (Rscript tests/data/bayes_sleepstudy_rstan.R) with rstan; writes bayes_sleepstudy_rstan.json.
+# On Debian, r-cran-bh has no include/ directory (it uses the system Boost) and rstan then
+# stops with "Boost not found": copy /usr/lib/R/site-library/BH to a private library, add
+# include/boost -> /usr/include/boost, and run with R_LIBS=<that library>.
 suppressMessages({library(rstan); library(lme4)})
 d <- lme4::sleepstudy
 ybar <- mean(d$Reaction); ysd <- sd(d$Reaction); xsd <- sd(d$Days)
