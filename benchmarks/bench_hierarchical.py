@@ -5,7 +5,8 @@
    stored timing from tests/data/lme4_reference.json) and statsmodels MixedLM.
 2. Simulated 1e5 rows, 1,000 groups, correlated random intercept and slope, REML:
    deconv vs statsmodels MixedLM (and lme4 when Rscript is available).
-3. Crossed design, 2e5 rows, 2,000 x 2,000 levels, ``y ~ x + (1 | a) + (1 | b)``, REML:
+3. Crossed design, 2e5 rows, 2,000 x 2,000 levels (and 20,000 x 2,000 with
+   ``--crossed-wide``), ``y ~ x + (1 | a) + (1 | b)``, REML:
    one profiled-deviance evaluation through each Schur-complement route (dense reference,
    sparse assembly + dense Cholesky, SuperLU), the whole fit (``schur="auto"``), and lme4
    (``--crossed-lme4``: slow, run in R through Rscript).
@@ -13,7 +14,8 @@
    deconv ``conf_int("profile")`` vs lme4 ``confint(method = "profile")`` (Rscript).
 
 Usage: python benchmarks/bench_hierarchical.py [--rows 100000] [--groups 1000] [--repeat 5]
-       [--crossed-rows 200000] [--crossed-levels 2000] [--crossed-lme4] [--skip 1,2]
+       [--crossed-rows 200000] [--crossed-levels 2000] [--crossed-lme4] [--crossed-wide]
+       [--skip 1,2]
 Times are wall-clock medians in this process on this machine; ratios are peer / deconv.
 """
 import argparse
@@ -82,6 +84,8 @@ def main():
     ap.add_argument("--crossed-rows", type=int, default=200_000)
     ap.add_argument("--crossed-levels", type=int, default=2000)
     ap.add_argument("--crossed-lme4", action="store_true")
+    ap.add_argument("--crossed-wide", action="store_true",
+                    help="also 10x more levels on the primary factor (20,000 x 2,000)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip, e.g. 1,2")
     args = ap.parse_args()
     skip = {int(v) for v in args.skip.split(",") if v}
@@ -182,25 +186,33 @@ def bench_big(args):
 
 
 def bench_crossed(args):
+    L = args.crossed_levels
+    for la, lb in ((L, L), (10 * L, L)):
+        if la == lb or args.crossed_wide:
+            bench_crossed_one(args, la, lb, args.crossed_lme4 and la == lb)
+
+
+def bench_crossed_one(args, La, Lb, with_lme4):
     from deconv.hierarchical._lmmcore import LMMCore
     from deconv.hierarchical.design import design_from_arrays
 
-    n, L = args.crossed_rows, args.crossed_levels
-    print(f"\n== 3. crossed: {n} rows, {L} x {L} levels, y ~ x + (1 | a) + (1 | b), REML")
+    n = args.crossed_rows
+    print(f"\n== 3. crossed: {n} rows, {La} x {Lb} levels, y ~ x + (1 | a) + (1 | b), REML")
     rng = np.random.default_rng(0)
-    a, b = rng.integers(0, L, n), rng.integers(0, L, n)
+    a, b = rng.integers(0, La, n), rng.integers(0, Lb, n)
     x = rng.normal(size=n)
-    y = 1 + 0.5 * x + 0.8 * rng.normal(size=L)[a] + 0.5 * rng.normal(size=L)[b] + rng.normal(size=n)
+    y = 1 + 0.5 * x + 0.8 * rng.normal(size=La)[a] + 0.5 * rng.normal(size=Lb)[b] + rng.normal(size=n)
     X = np.column_stack([np.ones(n), x])
     design = design_from_arrays(y, X, {"a": a, "b": b})
     theta = np.array([0.8, 0.5])
     per_eval = {}
     for route in ("dense", "cholesky", "splu"):
         core = LMMCore(design, schur=route)
+        reps = 1 if route == "dense" and La > Lb else 3   # the dense path is slow there
         core.deviance(theta, True)                       # warm-up
         cpu = time.process_time()
-        per_eval[route], dev = timeit(lambda: core.deviance(theta, True), 3)
-        cpu = (time.process_time() - cpu) / 3
+        per_eval[route], dev = timeit(lambda: core.deviance(theta, True), reps)
+        cpu = (time.process_time() - cpu) / reps
         print(row(f"one deviance evaluation, {route}", per_eval[route], per_eval["dense"])
               + f"   (vs dense)   CPU {cpu * 1e3:.0f} ms   deviance {dev:.10f}")
     auto = LMMCore(design).schur
@@ -211,7 +223,7 @@ def bench_crossed(args):
     print(row(f"deconv lmm, whole fit (auto -> {auto})", t_fit) + f"   CPU {cpu:.1f} s")
     print(f"  theta {res.theta}, beta {res.beta}, REML criterion "
           f"{res.fit_stats['REML criterion']:.6f}")
-    if args.crossed_lme4 and shutil.which("Rscript"):
+    if with_lme4 and shutil.which("Rscript"):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "crossed.csv")
             np.savetxt(path, np.column_stack([y, x, a, b]), delimiter=",", header="y,x,a,b",

@@ -54,6 +54,34 @@ def test_profile_limits_solve_the_profile_equation(cbpp_fits):
         assert_allclose(best.fun - dmin, crit, atol=2e-4)
 
 
+@pytest.fixture(scope="module")
+def cbpp_obs_fit():
+    cb = load_cbpp(as_frame=False)
+    cb["obs"] = np.arange(len(cb["herd"]))
+    return hm.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)", cb)
+
+
+def test_profile_two_factors_boundary_against_lme4(cbpp_obs_fit):
+    # lme4's ?cbpp overdispersion model (herd + observation-level effect); its confint
+    # (tests/data/lme4_glmm_profile.R) gives 0 as the lower limit of sd(herd): the profile
+    # does not rise by chi2_1(0.95) when sd(herd) -> 0. Ours must say the same.
+    ref = REF["cbpp_binomial_obs_95"]
+    assert ref["theta_names"] == ["obs.(Intercept)", "herd.(Intercept)"]
+    vc = cbpp_obs_fit.conf_int("profile", which=["herd: sd((Intercept))"])
+    assert vc.names == ["obs: sd((Intercept))", "herd: sd((Intercept))"]
+    assert ref["lower"][1] == 0.0 and vc.lower[1] == 0.0
+    assert_allclose(vc.upper[1], ref["upper"][1], rtol=1e-3)
+    assert np.isnan(vc.lower[0])                      # not requested
+
+
+@pytest.mark.slow
+def test_profile_two_factors_all_components_against_lme4(cbpp_obs_fit):
+    ref = REF["cbpp_binomial_obs_95"]
+    vc = cbpp_obs_fit.conf_int("profile")
+    assert_allclose(vc.lower, ref["lower"][:2], rtol=1e-3)
+    assert_allclose(vc.upper, ref["upper"][:2], rtol=1e-3)
+
+
 def _logistic_deviance(X, succ, ntr):
     """-2 x binomial log-likelihood of a plain logistic regression (IRLS), with constants."""
     beta = np.zeros(X.shape[1])

@@ -43,7 +43,6 @@ and ``"cholesky"`` otherwise. All three give the same deviance to rounding (test
 """
 import numpy as np
 from scipy import linalg, sparse
-
 from scipy.sparse import linalg as splinalg
 
 from deconv._kernels._lmm import block_factor, sub_gram_csr_lower
@@ -143,7 +142,8 @@ class LMMCore:
                 self._lam2_pattern()
         self.set_response(design.y - design.offset)
 
-    # dense S above this many secondary random effects is only used when S is dense anyway
+    # "auto": below this many secondary random effects a dense S (<= 72 MB) is always fine;
+    # above it SuperLU is used when the pattern of S is sparse enough
     _SPLU_MIN_Q2 = 3000
     _SPLU_MAX_DENSITY = 0.05
 

@@ -20,5 +20,14 @@ for (nm in names(fits)) {
       lower = unname(ci[, 1]), upper = unname(ci[, 2]), theta = unname(getME(m, "theta")))
   }
 }
+# two grouping factors: herd + an observation-level effect (lme4's ?cbpp overdispersion model)
+cbpp$obs <- seq_len(nrow(cbpp))
+m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs), data = cbpp,
+           family = binomial, control = gctrl)
+ci <- confint(m, method = "profile", level = 0.95)
+out$cbpp_binomial_obs_95 <- list(
+  formula = "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)", level = 0.95,
+  names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]),
+  theta = unname(getME(m, "theta")), theta_names = names(getME(m, "theta")))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            "tests/data/lme4_glmm_profile.json")
