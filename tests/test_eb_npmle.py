@@ -401,3 +401,19 @@ def test_matches_r_mixsqp():
     assert_allclose(lik.L @ eb.prior_.weights, f_r, rtol=0.03)
     r_model = dc.eb.FixedPrior(dc.eb.Prior(grid, w_r)).fit(z, se=s)
     assert_allclose(eb.posterior_mean(), r_model.posterior_mean(), atol=0.05)
+
+
+@pytest.mark.parametrize("family, k, extra", [
+    ("poisson", [50.0, 1.0, 30.0, 7.0], dict(exposure=[1.0, 1.0, 1.0, 1.0])),
+    ("binomial", [9.0, 1.0, 5.0, 3.0], dict(trials=[10.0, 10.0, 10.0, 10.0]))])
+def test_per_unit_results_in_input_order_without_duplicates(family, k, extra):
+    # regression: with no duplicate rows to merge, the compressed rows came back sorted
+    # and per-unit posteriors were reported in sorted order (k = [50, 1, 30] gave means
+    # [2.2, 30.5, 45.0]). Posterior means are monotone in k for these families.
+    m = dc.eb.NPMLE(family).fit(np.array(k), **extra)
+    pm = m.posterior_mean()
+    order = np.argsort(k)
+    assert np.all(np.diff(pm[order]) > 0)
+    rev = dc.eb.NPMLE(family).fit(np.array(k)[::-1],
+                                  **{a: np.array(v)[::-1] for a, v in extra.items()})
+    assert_allclose(rev.posterior_mean()[::-1], pm, rtol=1e-8)

@@ -393,9 +393,11 @@ def build_likelihood(family, data, grid, compress=None, matrix_free=False):
     a, b = data[names[0]], data[names[1]]
     counts = np.ones(a.size)
     if compress:
-        (a, b), counts, inverse = _compress(a, b)
-        if a.size == inverse.size:  # nothing merged
-            inverse = None
+        (ua, ub), ucounts, uinverse = _compress(a, b)
+        if ua.size < a.size:  # duplicates merged: rows are the sorted distinct pairs
+            (a, b), counts, inverse = (ua, ub), ucounts, uinverse
+        # else keep the input order (the distinct rows come back sorted, and without an
+        # `inverse` per-unit results would be reported in that sorted order)
     n = a.size
     if family == "normal":
         if matrix_free:
