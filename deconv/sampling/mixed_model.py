@@ -35,20 +35,20 @@ posterior of :math:`u_i` has sd at most 1 whatever the error size).
 
 Priors (all settable through ``priors=``; defaults in :data:`DEFAULT_PRIORS`):
 
-==================  ===============================================  ======================
-key                 prior                                            default
-==================  ===============================================  ======================
-``intercept_sd``    intercept :math:`\sim N(0, \cdot^2)`              10
-``beta_sd``         other fixed effects :math:`\sim N(0, \cdot^2)`    10
-``sd_scale``        each random-effect sd: half-normal(0, scale)     5
-``sd_df``           ... or half-t(df, 0, scale) when df > 0          0 (half-normal)
-``lkj_eta``         :math:`\Omega_k \sim \text{LKJ}(\eta)`            2
-``sigma_scale``     :math:`\sigma, \sigma_0` half-normal(0, scale)   5
-``nu_shape, nu_rate``  :math:`\nu \sim \text{Gamma}(2, 0.1)` (rate)  2, 0.1
-``tau_s_scale``     :math:`\tau_s` half-normal(0, scale)             1
-``mu_x_mean/sd``    :math:`\mu_x \sim N(\text{mean}, \text{sd}^2)`    mean of W, 10
-``sigma_x_scale``   :math:`\sigma_x` half-normal(0, scale)           5
-==================  ===============================================  ======================
+=====================  ==============================================  ===============
+key                    prior                                           default
+=====================  ==============================================  ===============
+``intercept_sd``       intercept :math:`\sim N(0, \cdot^2)`            10
+``beta_sd``            other fixed effects :math:`\sim N(0, \cdot^2)`  10
+``sd_scale``           each random-effect sd: half-normal(0, scale)    5
+``sd_df``              ... or half-t(df, 0, scale) when df > 0         0 (half-normal)
+``lkj_eta``            :math:`\Omega_k \sim \text{LKJ}(\eta)`          2
+``sigma_scale``        :math:`\sigma, \sigma_0` half-normal(0, scale)  5
+``nu_shape, nu_rate``  :math:`\nu \sim \text{Gamma}(2, 0.1)` (rate)    2, 0.1
+``tau_s_scale``        :math:`\tau_s` half-normal(0, scale)            1
+``mu_x_mean/sd``       :math:`\mu_x \sim N(\text{mean}, \text{sd}^2)`  mean of W, 10
+``sigma_x_scale``      :math:`\sigma_x` half-normal(0, scale)          5
+=====================  ==============================================  ===============
 
 The defaults are stated for data on a unit scale: :mod:`deconv.hierarchical.bayes`
 standardises the data first (as rstanarm does) and maps the draws back.
