@@ -37,7 +37,7 @@ from deconv._validation import check_int, check_positive_scalar
 from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
+from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model_spectrum, _Spectral
 
 __all__ = ["forward"]
 
@@ -159,7 +159,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
     model = prob.boundary == "model"
     # tau and the band variances are computed where the blur is diagonal (for the
     # explicit boundary model: the apodised-pad grid of the same shape)
-    sel = make_problem(prob.y, psf, boundary="pad") if model else prob
+    sel = prob.pad_twin() if model else prob
     if not (isinstance(tau, str) and tau == "auto"):
         tau = check_positive_scalar(tau, "tau")
     if not isinstance(translation_invariant, (bool, np.bool_)):
@@ -205,12 +205,11 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         if model:
             # the pilot spectrum from the boundary-model Wiener-Hunt solution: the pad
             # pilot's border ringing would otherwise leak into |X0|^2
-            axes = tuple(range(prob.ndim))
-            start = np.roll(sel.irfft(X0), prob.offset, axis=axes)
-            xg, it0 = _solve_model(prob, system, grid[idx], lam0 * Dsq, start, "forward",
-                                   cg_tol, cg_cap)
-            Xg0 = np.fft.rfftn(xg)                     # on the model grid (frame offset)
-            X0 = np.fft.rfftn(np.roll(xg, [-o for o in prob.offset], axis=axes))
+            # (solutions move between the grids as spectra: a shift is a phase ramp)
+            Xg0, it0 = _solve_model_spectrum(prob, system, grid[idx], lam0 * Dsq,
+                                             prob.shift_spectrum(X0, prob.offset), "forward",
+                                             cg_tol, cg_cap, stacklevel=3)
+            X0 = prob.shift_spectrum(Xg0, [-o for o in prob.offset])
         PX = X0.real ** 2 + X0.imag ** 2
 
         PXf = np.ascontiguousarray(PX, dtype=np.float64).ravel()
@@ -259,12 +258,11 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             X1 = Xg0 * (A + lam0 * Dsq) / np.maximum(A + reg, 1e-300)
             # (1-D grids are cheap: solved to the tolerance; images: a deliberate cap)
             image = prob.ndim > 1
-            xg, it = _solve_model(prob, system, grid[idx], reg,
-                                  np.fft.irfftn(X1, s=prob.ext_shape, axes=axes), "forward",
-                                  cg_tol, _FINAL_CG_CAP if image else cg_cap,
-                                  warn=not image)
+            Xg, it = _solve_model_spectrum(prob, system, grid[idx], reg, X1, "forward",
+                                           cg_tol, _FINAL_CG_CAP if image else cg_cap,
+                                           warn=not image, stacklevel=3)
             cg_its.append(it0 + it)
-            xt = prob.crop(xg)
+            xt = prob.crop(prob.irfft(Xg))
         else:
             xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)
         v = band_vars(G)
