@@ -39,8 +39,12 @@ left and right edges meet in a jump that deconvolution turns into ringing):
 Why the CG needs tens of iterations: the pixels beyond the frame are seen by the data
 from one side only, so the circulant preconditioner (which assumes data all around)
 misjudges them; the slow modes are smooth exterior modes that still move the frame's
-border pixels. Measured alternatives that did not help: diagonal rescaling of the
-exterior, a smaller exterior band (the PSF support only), edge/reflect starts.
+border pixels; with long PSFs and small weights the slow error also spreads over the
+frame (the near-zeros of the transfer function are held only by the regulariser, and
+the mask couples them to the rest). Measured alternatives that did not help: diagonal
+rescaling of the exterior, a smaller exterior band (the PSF support only), edge/reflect
+starts, a "pad" pilot in ForWaRD, two FFT workers (docs/signal.rst, "Boundary model:
+convergence and cost").
 """
 import numpy as np
 import scipy.fft as sfft
