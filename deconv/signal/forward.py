@@ -222,17 +222,19 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             qq = q.reshape(A.shape)
             return A * qq, np.conj(H) * qq, dist
 
-        def band_vars(G):
-            g2 = (G.real ** 2 + G.imag ** 2).ravel() * wr
-            v = np.einsum("ij,j->i", resp, g2) * (s2 / N)
+        def band_vars(lamf):
+            # |G|^2 = |H|^2 q^2 = lambda_tau q (real arithmetic, no complex G needed)
+            g2 = lamf.ravel() * q * wr
+            v = (resp @ g2) * (s2 / N)
             return dict(zip(band_keys, v.tolist()))
 
         def criterion(t):
-            lamf, G, dist = gains(t)
+            dist = wiener_gain(Af, PXf, wr, t * N * s2, q)
+            lamf = A * q.reshape(A.shape)
             distortion = dist / N * prob.n_signal / N
             pilot = sel.crop(sel.irfft((lamf * X0)))
             coeffs = pywt.wavedecn(pilot, wavelet, mode=mode, level=J)
-            v = band_vars(G)
+            v = band_vars(lamf)
             risk = 0.0
             for arr, j, k in _band_list(coeffs)[1:]:
                 risk += float(np.sum(np.minimum(arr * arr, v[(k, j)])))
@@ -265,7 +267,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             xt = prob.crop(prob.irfft(Xg))
         else:
             xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)
-        v = band_vars(G)
+        v = band_vars(lamf)
         out[idx] = _wavelet_step(xt, v, wavelet, J, mode, translation_invariant, shifts,
                                  prob.boundary == "periodic")
     one = not prob.batch_shape
