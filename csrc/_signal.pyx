@@ -113,6 +113,48 @@ def cg_step(double alpha, const double complex[::1] P, const double complex[::1]
     return rr, rz
 
 
+def cg_step_nz(double alpha, const double complex[::1] P, const double complex[::1] AP,
+               double complex[::1] X, double complex[::1] R, const double[::1] pinv,
+               Py_ssize_t m, bint even):
+    """``X += alpha P; R -= alpha AP``; returns the weighted ``<R, pinv R>``.
+
+    :func:`cg_step` without storing ``Z = pinv R``: the single-precision CG rebuilds
+    it inside :func:`cg_direction_blur`, which saves a write and a read of a full
+    complex128 vector per iteration (the passes are memory-bound).
+    """
+    cdef Py_ssize_t n = P.shape[0]
+    cdef Py_ssize_t k, j = 0
+    cdef double rz = 0.0
+    cdef double complex r
+    with nogil:
+        for k in range(n):
+            X[k] = X[k] + alpha * P[k]
+            r = R[k] - alpha * AP[k]
+            R[k] = r
+            rz = rz + _rfft_weight(j, m, even) * pinv[k] * (r.real * r.real + r.imag * r.imag)
+            j = j + 1
+            if j == m:
+                j = 0
+    return rz
+
+
+def cg_direction_blur(double beta, const double complex[::1] R, const double[::1] pinv,
+                      double complex[::1] P, const float complex[::1] H,
+                      float complex[::1] out):
+    """``P = pinv R + beta P`` in place and ``out = complex64(P) * H`` in one pass.
+
+    The next CG direction and its blur (rounded for the float32 FFT of the operator).
+    """
+    cdef Py_ssize_t n = P.shape[0]
+    cdef Py_ssize_t k
+    cdef double complex p
+    with nogil:
+        for k in range(n):
+            p = pinv[k] * R[k] + beta * P[k]
+            P[k] = p
+            out[k] = (<float complex> p) * H[k]
+
+
 def cg_direction(double beta, const double complex[::1] Z, double complex[::1] P):
     """``P = Z + beta P`` in place."""
     cdef Py_ssize_t n = P.shape[0]

@@ -226,6 +226,20 @@ def test_cg_kernels_and_single_precision_operator():
     P0 = P.copy()
     cg_direction(0.3, Z, P)
     assert_allclose(P, Z + 0.3 * P0)
+    # the single-precision loop's kernels: the step without storing Z, and the next
+    # direction fused with its blur (rounded to complex64 before the product)
+    from deconv._kernels._signal import cg_direction_blur, cg_step_nz
+    X0, R0 = X.copy(), R.copy()
+    rz = cg_step_nz(0.7, P, AP, X, R, pinv, m, True)
+    assert_allclose(X, X0 + 0.7 * P)
+    assert_allclose(R, R0 - 0.7 * AP)
+    assert_allclose(rz, np.sum(w * pinv * np.abs(R) ** 2))
+    H32 = c().astype(np.complex64)
+    VH = np.empty(6 * m, dtype=np.complex64)
+    P0 = P.copy()
+    cg_direction_blur(0.3, R, pinv, P, H32, VH)
+    assert_allclose(P, pinv * R + 0.3 * P0)
+    assert_allclose(VH, P.astype(np.complex64) * H32, rtol=1e-6)
 
     y = ds.blur(ts.piecewise_smooth_image(48), ts.motion_kernel(7, 30), boundary="reflect")
     prob = make_problem(y, ts.motion_kernel(7, 30), boundary="model")
@@ -238,3 +252,26 @@ def test_cg_kernels_and_single_precision_operator():
         sols.append(prob.crop(np.fft.irfftn(X, s=prob.ext_shape, axes=(0, 1))))
     # on the frame (what is reported; the exterior is weakly determined by design)
     assert_allclose(sols[1], sols[0], atol=1e-3 * np.abs(sols[0]).max())
+
+
+def test_shift_spectrum_and_pad_twin():
+    # a cyclic shift is a phase ramp: shift_spectrum(rfftn(x)) == rfftn(roll(x)) up to
+    # round-off, for both signs and odd/even grid lengths
+    from deconv.signal._operator import make_problem
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((37, 50))
+    h = ts.motion_kernel(7, 30)
+    prob = make_problem(y, h, boundary="model")
+    x = rng.standard_normal(prob.ext_shape)
+    X = np.fft.rfftn(x)
+    for shift in (prob.offset, tuple(-o for o in prob.offset), (3, 0)):
+        got = prob.shift_spectrum(X, shift)
+        assert_allclose(got, np.fft.rfftn(np.roll(x, shift, axis=(0, 1))), atol=1e-10)
+    # the pad twin is make_problem(..., boundary="pad") without the re-validation
+    twin, ref = prob.pad_twin(), make_problem(y, h, boundary="pad")
+    assert twin.boundary == "pad" and twin.ext_shape == ref.ext_shape
+    assert twin.offset == ref.offset == (0, 0)
+    assert_allclose(twin.otf, ref.otf)
+    assert_allclose(twin.extend(twin.y), ref.extend(ref.y))
+    with pytest.raises(ValueError, match="model"):
+        ref.pad_twin()

@@ -39,13 +39,18 @@ left and right edges meet in a jump that deconvolution turns into ringing):
 Why the CG needs tens of iterations: the pixels beyond the frame are seen by the data
 from one side only, so the circulant preconditioner (which assumes data all around)
 misjudges them; the slow modes are smooth exterior modes that still move the frame's
-border pixels. Measured alternatives that did not help: diagonal rescaling of the
-exterior, a smaller exterior band (the PSF support only), edge/reflect starts.
+border pixels; with long PSFs and small weights the slow error also spreads over the
+frame (the near-zeros of the transfer function are held only by the regulariser, and
+the mask couples them to the rest). Measured alternatives that did not help: diagonal
+rescaling of the exterior, a smaller exterior band (the PSF support only), edge/reflect
+starts, a "pad" pilot in ForWaRD, two FFT workers (docs/signal.rst, "Boundary model:
+convergence and cost").
 """
 import numpy as np
 import scipy.fft as sfft
 
-from deconv._kernels._signal import cg_apply, cg_blur_single, cg_direction, cg_step
+from deconv._kernels._signal import (cg_apply, cg_blur_single, cg_direction,
+                                     cg_direction_blur, cg_step, cg_step_nz)
 from deconv._validation import _to_array, check_choice
 
 __all__ = ["Problem", "make_problem", "BOUNDARIES", "rfft_weights", "regularizer_symbol",
@@ -252,6 +257,32 @@ class Problem:
     def weights(self):
         return rfft_weights(self.ext_shape)
 
+    def pad_twin(self):
+        """The ``"pad"`` problem on the same grid (a ``"model"`` problem's approximation).
+
+        ``make_problem(y, psf, boundary="pad")`` gives the same grid and OTF; this skips
+        re-validating ``y`` and recomputing the OTF.
+        """
+        if self.boundary != "model":
+            raise ValueError("pad_twin is defined for the 'model' boundary")
+        return Problem(self.y, self.psf, self.otf, "pad", self.ext_shape, self.dtype)
+
+    def shift_spectrum(self, X, shift):
+        """rfftn spectrum of ``np.roll(x, shift)`` over the signal axes, from ``X``.
+
+        A cyclic shift is a phase ramp in Fourier: it replaces an inverse and a forward
+        FFT when a solution moves between the ``"pad"`` grid and the ``"model"`` frame.
+        """
+        out = X
+        for ax, (n, s) in enumerate(zip(self.ext_shape, shift)):
+            if s == 0:
+                continue
+            f = np.fft.rfftfreq(n) if ax == self.ndim - 1 else np.fft.fftfreq(n)
+            sh = [1] * self.ndim
+            sh[ax] = f.size
+            out = out * np.exp(-2j * np.pi * s * f).reshape(sh)
+        return out
+
     def iter_batch(self):
         """Indices of the batch (an empty tuple when there is one signal)."""
         return np.ndindex(*self.batch_shape) if self.batch_shape else [()]
@@ -388,19 +419,11 @@ class MaskedSystem:
         APf, Xf = AP.ravel(), X.ravel()
 
         if self.single:
-            H32f, M32 = self.H32.ravel(), self.M32
-            VH = np.empty(X.shape, dtype=np.complex64)
+            return self._solve_single(B, X, AP, pinv, Hc, regf, tol, maxiter)
 
-            def apply(V):
-                cg_blur_single(V.ravel(), H32f, VH.ravel())
-                hv = sfft.irfftn(VH, s=shape, overwrite_x=True)
-                hv *= M32
-                F = sfft.rfftn(hv, overwrite_x=True)
-                return cg_apply(Hc, F.ravel(), regf, V.ravel(), APf, m, even)
-        else:
-            def apply(V):
-                F = sfft.rfftn(M * sfft.irfftn(V * H, s=shape))
-                return cg_apply(Hc, F.ravel(), regf, V.ravel(), APf, m, even)
+        def apply(V):
+            F = sfft.rfftn(M * sfft.irfftn(V * H, s=shape))
+            return cg_apply(Hc, F.ravel(), regf, V.ravel(), APf, m, even)
 
         apply(X)
         R = B - AP
@@ -421,6 +444,49 @@ class MaskedSystem:
             cg_direction(rz_new / rz, Zf, Pf)
             rz = rz_new
             red = np.sqrt(max(rz, 0.0) / rz0)
+        return X, it, red
+
+    def _solve_single(self, B, X, AP, pinv, Hc, regf, tol, maxiter):
+        """The CG of :meth:`solve` with float32 FFTs in the operator.
+
+        Same iterates as the float64 loop up to the FFT round-off, in fewer memory
+        passes: ``Z = pinv R`` is never stored, and the next direction is formed in the
+        same compiled pass that blurs it for the next product.
+        """
+        shape, m, even = self.shape, self.m, self.even
+        H32f, M32 = self.H32.ravel(), self.M32
+        VH = np.empty(X.shape, dtype=np.complex64)
+        VHf, APf, Xf = VH.ravel(), AP.ravel(), X.ravel()
+
+        def apply_blurred(V):
+            """A V, given VH = complex64(V) * H already."""
+            hv = sfft.irfftn(VH, s=shape, overwrite_x=True)
+            hv *= M32
+            F = sfft.rfftn(hv, overwrite_x=True)
+            return cg_apply(Hc, F.ravel(), regf, V.ravel(), APf, m, even)
+
+        cg_blur_single(Xf, H32f, VHf)
+        apply_blurred(X)
+        R = B - AP
+        Rf = R.ravel()
+        P = np.zeros_like(R)
+        Pf = P.ravel()
+        cg_direction_blur(0.0, Rf, pinv, Pf, H32f, VHf)        # P = pinv R, blurred
+        rz = float(np.sum(rfft_weights(shape) * pinv.reshape(R.shape)
+                          * (R.real ** 2 + R.imag ** 2)))
+        rz0 = rz if rz > 0 else 1.0
+        red = np.sqrt(max(rz, 0.0) / rz0)
+        it = 0
+        while it < maxiter and red >= tol:
+            it += 1
+            pap = apply_blurred(P)
+            if pap <= 0:
+                break
+            rz_new = cg_step_nz(rz / pap, Pf, APf, Xf, Rf, pinv, m, even)
+            red = np.sqrt(max(rz_new, 0.0) / rz0)
+            if it < maxiter and red >= tol:       # the next direction only when used
+                cg_direction_blur(rz_new / rz, Rf, pinv, Pf, H32f, VHf)
+            rz = rz_new
         return X, it, red
 
 

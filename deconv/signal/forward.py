@@ -37,7 +37,7 @@ from deconv._validation import check_int, check_positive_scalar
 from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
+from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model_spectrum, _Spectral
 
 __all__ = ["forward"]
 
@@ -159,7 +159,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
     model = prob.boundary == "model"
     # tau and the band variances are computed where the blur is diagonal (for the
     # explicit boundary model: the apodised-pad grid of the same shape)
-    sel = make_problem(prob.y, psf, boundary="pad") if model else prob
+    sel = prob.pad_twin() if model else prob
     if not (isinstance(tau, str) and tau == "auto"):
         tau = check_positive_scalar(tau, "tau")
     if not isinstance(translation_invariant, (bool, np.bool_)):
@@ -205,12 +205,11 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         if model:
             # the pilot spectrum from the boundary-model Wiener-Hunt solution: the pad
             # pilot's border ringing would otherwise leak into |X0|^2
-            axes = tuple(range(prob.ndim))
-            start = np.roll(sel.irfft(X0), prob.offset, axis=axes)
-            xg, it0 = _solve_model(prob, system, grid[idx], lam0 * Dsq, start, "forward",
-                                   cg_tol, cg_cap)
-            Xg0 = np.fft.rfftn(xg)                     # on the model grid (frame offset)
-            X0 = np.fft.rfftn(np.roll(xg, [-o for o in prob.offset], axis=axes))
+            # (solutions move between the grids as spectra: a shift is a phase ramp)
+            Xg0, it0 = _solve_model_spectrum(prob, system, grid[idx], lam0 * Dsq,
+                                             prob.shift_spectrum(X0, prob.offset), "forward",
+                                             cg_tol, cg_cap, stacklevel=3)
+            X0 = prob.shift_spectrum(Xg0, [-o for o in prob.offset])
         PX = X0.real ** 2 + X0.imag ** 2
 
         PXf = np.ascontiguousarray(PX, dtype=np.float64).ravel()
@@ -223,17 +222,19 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             qq = q.reshape(A.shape)
             return A * qq, np.conj(H) * qq, dist
 
-        def band_vars(G):
-            g2 = (G.real ** 2 + G.imag ** 2).ravel() * wr
-            v = np.einsum("ij,j->i", resp, g2) * (s2 / N)
+        def band_vars(lamf):
+            # |G|^2 = |H|^2 q^2 = lambda_tau q (real arithmetic, no complex G needed)
+            g2 = lamf.ravel() * q * wr
+            v = (resp @ g2) * (s2 / N)
             return dict(zip(band_keys, v.tolist()))
 
         def criterion(t):
-            lamf, G, dist = gains(t)
+            dist = wiener_gain(Af, PXf, wr, t * N * s2, q)
+            lamf = A * q.reshape(A.shape)
             distortion = dist / N * prob.n_signal / N
             pilot = sel.crop(sel.irfft((lamf * X0)))
             coeffs = pywt.wavedecn(pilot, wavelet, mode=mode, level=J)
-            v = band_vars(G)
+            v = band_vars(lamf)
             risk = 0.0
             for arr, j, k in _band_list(coeffs)[1:]:
                 risk += float(np.sum(np.minimum(arr * arr, v[(k, j)])))
@@ -259,15 +260,14 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
             X1 = Xg0 * (A + lam0 * Dsq) / np.maximum(A + reg, 1e-300)
             # (1-D grids are cheap: solved to the tolerance; images: a deliberate cap)
             image = prob.ndim > 1
-            xg, it = _solve_model(prob, system, grid[idx], reg,
-                                  np.fft.irfftn(X1, s=prob.ext_shape, axes=axes), "forward",
-                                  cg_tol, _FINAL_CG_CAP if image else cg_cap,
-                                  warn=not image)
+            Xg, it = _solve_model_spectrum(prob, system, grid[idx], reg, X1, "forward",
+                                           cg_tol, _FINAL_CG_CAP if image else cg_cap,
+                                           warn=not image, stacklevel=3)
             cg_its.append(it0 + it)
-            xt = prob.crop(xg)
+            xt = prob.crop(prob.irfft(Xg))
         else:
             xt = prob.crop(prob.irfft((G * Y).astype(ctype, copy=False))).astype(np.float64)
-        v = band_vars(G)
+        v = band_vars(lamf)
         out[idx] = _wavelet_step(xt, v, wavelet, J, mode, translation_invariant, shifts,
                                  prob.boundary == "periodic")
     one = not prob.batch_shape

@@ -239,7 +239,7 @@ def tv(y, psf, *, lam="discrepancy", noise_std=None, n_iter=1000, tol=1e-4,
     prob = make_problem(y, psf, boundary=boundary, otf=otf, auto="model")
     model = prob.boundary == "model"
     # lambda is searched where the data prox is exact (the pad grid for "model")
-    sel = make_problem(prob.y, psf, boundary="pad") if model else prob
+    sel = prob.pad_twin() if model else prob
     n_iter = check_int(n_iter, "n_iter", min_value=1)
     tol = check_positive_scalar(tol, "tol")
     auto = isinstance(lam, str)

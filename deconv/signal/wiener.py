@@ -18,6 +18,7 @@ precisions (Orieux, Giovannelli & Rodet 2010), which works in any dimension.
 import warnings
 
 import numpy as np
+import scipy.fft as sfft
 from scipy.optimize import minimize_scalar
 
 from deconv._validation import check_choice, check_int, check_positive_scalar, check_rng
@@ -140,14 +141,21 @@ def _cg_settings(prob):
 def _solve_model(prob, system, grid, reg, start, method, tol, maxiter, warn=True):
     """One boundary-model solve from a spatial start; returns (x on the grid, iterations)."""
     import scipy.fft as sfft
-    X, it, red = system.solve(system.rhs(grid), reg, X0=sfft.rfftn(start), tol=tol,
-                              maxiter=maxiter)
+    X, it = _solve_model_spectrum(prob, system, grid, reg, sfft.rfftn(start), method, tol,
+                                  maxiter, warn, stacklevel=5)
+    return sfft.irfftn(X, s=system.shape), it
+
+
+def _solve_model_spectrum(prob, system, grid, reg, X0, method, tol, maxiter, warn=True,
+                          stacklevel=4):
+    """:func:`_solve_model` with the start and the solution as rfftn spectra."""
+    X, it, red = system.solve(system.rhs(grid), reg, X0=X0, tol=tol, maxiter=maxiter)
     # warn only when CG made little progress: below that the cap was measured harmless
     if warn and red > max(10 * tol, 0.1):
         warnings.warn(f"{method}: conjugate gradients stopped after {it} iterations at a "
                       f"residual reduction of {red:.2g} (tol {tol:g})", ConvergenceWarning,
-                      stacklevel=4)
-    return sfft.irfftn(X, s=system.shape), it
+                      stacklevel=stacklevel)
+    return X, it
 
 
 def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, rng=None,
@@ -163,7 +171,7 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
         return _gibbs(prob, regularizer, noise_std, method, rng, **gibbs)
     # the weight is chosen on a grid where the blur is diagonal; for the explicit
     # boundary model that is the apodised-pad approximation of the same data
-    sel = make_problem(prob.y, psf, boundary="pad") if prob.boundary == "model" else prob
+    sel = prob.pad_twin() if prob.boundary == "model" else prob
     Dsq = regularizer_symbol(sel.ext_shape, regularizer)
     H = sel.otf
     A = (H.real ** 2 + H.imag ** 2)
@@ -191,14 +199,15 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
         cg_tol = tol0 if cg_tol is None else cg_tol
         cg_maxiter = cap0 if cg_maxiter is None else cg_maxiter
         grid = prob.extend(prob.y).astype(np.float64)
-        start = np.roll(sel.irfft(Xall.astype(np.complex128)), prob.offset, axis=prob.axes)
         x = np.empty(prob.y.shape, dtype=prob.dtype)
         system = MaskedSystem(prob, single=cg_tol >= 1e-4)
         its = []
         for idx in prob.iter_batch():
-            xi, it = _solve_model(prob, system, grid[idx], float(lams[idx]) * Dsq, start[idx],
-                                  method, cg_tol, cg_maxiter)
-            x[idx] = prob.crop(xi)
+            # start: the "pad" solution moved to the frame offset (a phase ramp)
+            X0 = prob.shift_spectrum(Xall[idx].astype(np.complex128), prob.offset)
+            X, it = _solve_model_spectrum(prob, system, grid[idx], float(lams[idx]) * Dsq, X0,
+                                          method, cg_tol, cg_maxiter)
+            x[idx] = prob.crop(sfft.irfftn(X, s=system.shape))
             its.append(it)
         info["cg_iterations"] = its
     else:
@@ -424,7 +433,7 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
     ext = prob.extend(prob.y).astype(np.float64)
     if model:
         # lambda for the start is chosen on the pad grid (where the blur is diagonal)
-        sel = make_problem(prob.y, prob.psf, boundary="pad")
+        sel = prob.pad_twin()
         Dsel = regularizer_symbol(sel.ext_shape, regularizer)
         Hs = sel.otf
         As = Hs.real ** 2 + Hs.imag ** 2
