@@ -136,11 +136,25 @@ def _minimize_theta(core, reml, theta0):
                 break
         if not improved or np.max(np.abs(step) / (1.0 + np.abs(theta[idx]))) < 1e-7:
             break
-    # converged if the projected gradient is small relative to the curvature scale
-    g = _num_grad(f, theta)
+    # converged if the projected gradient is small, or (large n: the deviance and its
+    # curvature grow with n, so does the finite-difference noise in the gradient) if the
+    # Newton step it implies, |g_i| / curvature_i, is negligible
+    g, curv = np.empty_like(theta), np.empty_like(theta)
+    for i in range(theta.size):
+        h = 1e-4 * max(1.0, abs(theta[i]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[i] += h
+        tm[i] -= h
+        fp, fm = f(tp), f(tm)
+        g[i] = (fp - fm) / (2 * h)
+        curv[i] = (fp - 2 * fval + fm) / h ** 2
     at_bound = (lower == 0) & (theta <= 1e-10) & (g > 0)
-    gmax = np.max(np.abs(np.where(at_bound, 0.0, g))) if g.size else 0.0
-    converged = bool(np.isfinite(fval) and gmax < 1e-3)
+    gfree = np.where(at_bound, 0.0, g)
+    gmax = np.max(np.abs(gfree)) if g.size else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = np.where(curv > 0, np.abs(gfree) / curv, np.inf)
+    small_step = bool(np.all((gfree == 0) | (newton < 1e-6 * (1.0 + np.abs(theta)))))
+    converged = bool(np.isfinite(fval) and (gmax < 1e-3 or small_step))
     return theta, fval, converged
 
 
