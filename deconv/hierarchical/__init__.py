@@ -24,7 +24,7 @@ Example
 """
 from deconv.hierarchical.anova import random_effects_anova
 from deconv.hierarchical.formula import FormulaError, parse_formula
-from deconv.hierarchical.generalized import glmm
+from deconv.hierarchical.generalized import GeneralizedMixedResult, glmm
 from deconv.hierarchical.graph import ModelGraph, Node
 from deconv.hierarchical.mixed import LinearMixedResult, lmm, lrt
 from deconv.hierarchical.means import normal_means
@@ -33,7 +33,8 @@ from deconv.hierarchical.bayes import glmm_bayes, lmm_bayes, mixed_bayes, normal
 
 __all__ = ["fit", "lmm", "glmm", "lrt", "normal_means", "random_effects_anova",
            "normal_means_bayes", "lmm_bayes", "glmm_bayes", "mixed_bayes",
-           "HierarchicalResult", "LinearMixedResult", "EffectTable", "ModelGraph", "Node",
+           "HierarchicalResult", "LinearMixedResult", "GeneralizedMixedResult", "EffectTable",
+           "ModelGraph", "Node",
            "parse_formula", "FormulaError"]
 
 
