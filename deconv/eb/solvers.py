@@ -461,7 +461,8 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     inner_tol = 1e-4
     start = None
     for rnd in range(1, max_rounds + 1):
-        xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
+        solve_tol = max(tol, inner_tol)
+        xA, f, it = _sqp_restricted(LA, counts, N, x[A], solve_tol, max_iter, qp_iter,
                                      hrows, None if start is None else (start[0], start[1][A], start[2]))
         total_iter += it
         x = np.zeros(m)
@@ -483,8 +484,10 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         viol = np.flatnonzero(d > 1.0 + tol)
         viol = np.setdiff1d(viol, A[xA > 0])
         if viol.size == 0:
-            # violations only on the working set: the restricted solve stopped short
-            if it == 0 and inner_tol <= tol:
+            # violations only on the working set: the restricted solve stopped short. Give
+            # up only if a solve at the final tolerance made no step (a solve at a looser
+            # one may stop at once from a good warm start)
+            if it == 0 and solve_tol <= tol:
                 break
             inner_tol = tol
             x = w
