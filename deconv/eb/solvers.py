@@ -340,7 +340,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows, start=None)
 
 
 def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp_iter=500,
-           max_add=20, hessian_rows=None, presolve_rows=10000, low_rank=None):
+           max_add=20, hessian_rows=None, presolve_rows=10000, low_rank=None, _warm_kkt=None):
     """Maximise ``sum_i c_i log (L w)_i`` over the simplex: mix-SQP + column generation.
 
     Parameters
@@ -442,14 +442,17 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
-    if x0 is not None and n >= _PRECHECK_ROWS:
+    if x0 is not None and (n >= _PRECHECK_ROWS or _warm_kkt is not None):
         # From a warm start (a sub-sample solution) the full-grid violators are known
         # before any SQP step: adding them now saves rounds at large n for one L'u pass
         # more (smooth prior, n = 1e6, three data sets, applied at the 1e5-row presolve
         # level and at the full data: 6/9/6 -> 6/5/5 rounds, CPU -12..-30%; n = 3e5:
         # -10..-17%). At n = 1e5 (12 problems) it cost ~10% in total.
-        f0 = LA @ x[A]
-        d0 = op.rmatvec(counts / f0) / N
+        if _warm_kkt is None:
+            f0 = LA @ x[A]
+            d0 = op.rmatvec(counts / f0) / N
+        else:  # the caller already has the KKT vector of x0 (internal: the low-rank polish)
+            d0 = _warm_kkt
         viol = np.setdiff1d(np.flatnonzero(d0 > 1.0 + tol), A)
         if viol.size:
             LA, A = work.update(np.ones(A.size, dtype=bool), _pick_violators(d0, viol, max_add))
@@ -539,7 +542,8 @@ def _mixsqp_low_rank(L, counts, rtol, *, x0, tol, **kw):
     # the approximate solution's certificate on the TRUE L (one exact pass): only this,
     # never approx.kkt, may declare convergence
     w = approx.weights
-    f = op.matvec(w)
+    S = np.flatnonzero(w)
+    f = _support_columns(op, S) @ w[S]
     with np.errstate(divide="ignore"):
         d = op.rmatvec(counts / f) / N
     dmax = float(np.max(d)) if np.all(f > 0) else np.inf
@@ -549,11 +553,19 @@ def _mixsqp_low_rank(L, counts, rtol, *, x0, tol, **kw):
         return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)), True,
                            approx.n_iter, approx.n_kkt_checks + 1, "mixsqp(low-rank)", approx.history, info)
     kw.pop("presolve_rows", None)
-    res = mixsqp(op, counts, x0=w, tol=tol, presolve_rows=None, **kw)
+    # the exact KKT vector just computed seeds the polish's working set (no second pass)
+    res = mixsqp(op, counts, x0=w, tol=tol, presolve_rows=None, _warm_kkt=d if np.isfinite(dmax) else None, **kw)
     info["polish_iter"], info["polished"] = res.n_iter, True
     return NPMLEResult(res.weights, res.loglik, res.kkt, res.gap_bound, res.converged,
                        approx.n_iter + res.n_iter, approx.n_kkt_checks + 1 + res.n_kkt_checks,
                        "mixsqp(low-rank)", res.history, info)
+
+
+def _support_columns(op, S):
+    """``L[:, S]`` (few columns) without a pass over the whole matrix."""
+    out = np.empty((op.shape[0], S.size), order="F")
+    op.fill_columns(out, np.arange(S.size), S)
+    return out
 
 
 def _as_operator(L):
