@@ -179,7 +179,7 @@ class NPMLEResult:
         With ``mixsqp(..., low_rank=...)``: ``rank`` and ``rtol`` of the factor,
         ``approx_kkt`` (certificate of the low-rank solve on the *approximation*, for
         information only), ``approx_kkt_exact`` (that solution's certificate on the true
-        ``L``), ``polished`` (whether the exact polish ran) and ``approx_iter`` /
+        ``L``; inf when it gives some row zero likelihood), ``polished`` (whether the exact polish ran) and ``approx_iter`` /
         ``polish_iter``. ``kkt``, ``gap_bound`` and ``converged`` are always on the true
         ``L``.
     """
@@ -544,9 +544,11 @@ def _mixsqp_low_rank(L, counts, rtol, *, x0, tol, **kw):
     w = approx.weights
     S = np.flatnonzero(w)
     f = _support_columns(op, S) @ w[S]
-    with np.errstate(divide="ignore"):
+    if np.all(f > 0):
         d = op.rmatvec(counts / f) / N
-    dmax = float(np.max(d)) if np.all(f > 0) else np.inf
+        dmax = float(np.max(d))
+    else:  # the approximate solution gives some row zero likelihood on the true L
+        d, dmax = None, np.inf
     info = {"rank": lr.rank, "rtol": rtol, "approx_kkt": approx.kkt, "approx_kkt_exact": dmax - 1.0,
             "approx_iter": approx.n_iter, "polish_iter": 0, "polished": False}
     if dmax - 1.0 <= tol:
@@ -554,7 +556,7 @@ def _mixsqp_low_rank(L, counts, rtol, *, x0, tol, **kw):
                            approx.n_iter, approx.n_kkt_checks + 1, "mixsqp(low-rank)", approx.history, info)
     kw.pop("presolve_rows", None)
     # the exact KKT vector just computed seeds the polish's working set (no second pass)
-    res = mixsqp(op, counts, x0=w, tol=tol, presolve_rows=None, _warm_kkt=d if np.isfinite(dmax) else None, **kw)
+    res = mixsqp(op, counts, x0=w, tol=tol, presolve_rows=None, _warm_kkt=d, **kw)
     info["polish_iter"], info["polished"] = res.n_iter, True
     return NPMLEResult(res.weights, res.loglik, res.kkt, res.gap_bound, res.converged,
                        approx.n_iter + res.n_iter, approx.n_kkt_checks + 1 + res.n_kkt_checks,
