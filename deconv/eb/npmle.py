@@ -9,7 +9,7 @@ from deconv.eb.likelihood import (FAMILIES, build_likelihood, default_grid, thet
                                   validate_data, _validate_grid)
 from deconv.eb.posterior import GridPosteriorMixin
 from deconv.eb.prior import Prior
-from deconv.eb.solvers import em, mixsqp
+from deconv.eb.solvers import em, mixsqp, resolve_low_rank
 from deconv.exceptions import ConvergenceWarning
 
 __all__ = ["NPMLE", "FixedPrior"]
@@ -71,6 +71,14 @@ class NPMLE(GridPosteriorMixin):
         in fused compiled passes instead (:class:`~deconv.eb.likelihood.NormalLikelihood`;
         same solution and certificate to round-off). ``"auto"`` (default) uses it when
         ``n * m >= 1e6``. ``likelihood_.L`` still gives the dense matrix on request.
+    low_rank : bool or float
+        Solve first with a low-rank (interpolative) factorisation of ``L``
+        (:mod:`deconv.eb.lowrank`; ``True``: relative pivot tolerance ``1e-8``, a float in
+        ``(0, 1)``: that tolerance), then polish on the exact ``L``; the certificate is
+        always that of the true ``L`` (``result_.low_rank`` describes the approximate
+        stage). Needs the dense matrix, so ``matrix_free="auto"`` then resolves to
+        False; ``solver="mixsqp"`` only. Default False. See the user guide for when it
+        pays.
 
     Attributes
     ----------
@@ -110,7 +118,7 @@ class NPMLE(GridPosteriorMixin):
 
     def __init__(self, family="normal", *, grid=None, grid_size=300, solver="mixsqp", tol=1e-8,
                  max_iter=200, warm_start=None, compress=None, refine=0, refine_tol=1e-6,
-                 matrix_free="auto"):
+                 matrix_free="auto", low_rank=False):
         self.family = family
         self.grid = grid
         self.grid_size = grid_size
@@ -122,8 +130,9 @@ class NPMLE(GridPosteriorMixin):
         self.refine = refine
         self.refine_tol = refine_tol
         self.matrix_free = matrix_free
+        self.low_rank = low_rank
 
-    def _setup(self, z, se, exposure, trials):
+    def _setup(self, z, se, exposure, trials, low_rank=None):
         family = check_choice(self.family, "family", FAMILIES)
         data = validate_data(family, z, se=se, exposure=exposure, trials=trials)
         if self.grid is None:
@@ -138,9 +147,12 @@ class NPMLE(GridPosteriorMixin):
         if isinstance(mf, str):
             check_choice(mf, "matrix_free", ("auto",))
             n = data["z"].size if family == "normal" else 0
-            mf = family == "normal" and n * grid.size >= _MATRIX_FREE_SIZE
+            mf = family == "normal" and n * grid.size >= _MATRIX_FREE_SIZE and low_rank is None
         elif not isinstance(mf, (bool, np.bool_)):
             raise TypeError(f"matrix_free must be True, False or 'auto', got {mf!r}")
+        elif mf and low_rank is not None and family == "normal":
+            raise ValueError("low_rank needs the dense likelihood matrix: use matrix_free=False "
+                             "(or 'auto'), or drop low_rank (the matrix-free path already avoids L)")
         self._matrix_free = bool(mf) and family == "normal"
         lik = build_likelihood(family, data, grid, compress=self.compress, matrix_free=self._matrix_free)
         return family, data, lik
@@ -167,7 +179,10 @@ class NPMLE(GridPosteriorMixin):
         solver = check_choice(self.solver, "solver", ("mixsqp", "em"))
         tol = check_positive_scalar(self.tol, "tol")
         max_iter = check_int(self.max_iter, "max_iter", min_value=1)
-        family, data, lik = self._setup(z, se, exposure, trials)
+        low_rank = resolve_low_rank(self.low_rank)
+        if low_rank is not None and solver != "mixsqp":
+            raise ValueError("low_rank applies to solver='mixsqp' only")
+        family, data, lik = self._setup(z, se, exposure, trials, low_rank)
         x0 = None
         if self.warm_start is not None:
             x0 = as_1d_float(self.warm_start, "warm_start")
@@ -180,7 +195,7 @@ class NPMLE(GridPosteriorMixin):
 
         def solve(L, counts, start):
             if solver == "mixsqp":
-                return mixsqp(L, counts, x0=start, tol=tol, max_iter=max_iter)
+                return mixsqp(L, counts, x0=start, tol=tol, max_iter=max_iter, low_rank=low_rank)
             return em(L, counts, x0=start, tol=tol, max_iter=max_iter)
 
         res = solve(lik, lik.counts, x0) if solver == "mixsqp" else solve(lik.L, lik.counts, x0)
@@ -238,6 +253,9 @@ class NPMLE(GridPosteriorMixin):
                   ("log-likelihood", self.loglik_), ("KKT max_j d_j - 1", self.kkt_),
                   ("gap bound", self.gap_bound_), ("converged (certified)", self.converged_),
                   ("iterations", self.n_iter_), ("atoms", atoms.size),
+                  *([("low-rank rank (rtol)", f"{self.result_.low_rank['rank']} ({self.result_.low_rank['rtol']:g})"),
+                     ("low-rank stage KKT on true L", self.result_.low_rank["approx_kkt_exact"])]
+                    if self.result_.low_rank else []),
                   ("prior mean", self.prior_.mean()), ("prior sd", self.prior_.std())],
             columns=["mass"] if rows else [], rows=rows, notes=notes)
 

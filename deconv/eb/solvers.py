@@ -29,6 +29,7 @@ import numpy as np
 from scipy import linalg as sla
 
 from deconv.eb.likelihood import LikelihoodMatrix
+from deconv.eb.lowrank import DEFAULT_RTOL, low_rank_factor
 
 __all__ = ["NPMLEResult", "mixsqp", "em", "kkt_vector"]
 
@@ -174,10 +175,17 @@ class NPMLEResult:
     n_kkt_checks : int
         Full-grid certificate evaluations.
     method : str
+    low_rank : dict or None
+        With ``mixsqp(..., low_rank=...)``: ``rank`` and ``rtol`` of the factor,
+        ``approx_kkt`` (certificate of the low-rank solve on the *approximation*, for
+        information only), ``approx_kkt_exact`` (that solution's certificate on the true
+        ``L``; inf when it gives some row zero likelihood), ``polished`` (whether the exact polish ran) and ``approx_iter`` /
+        ``polish_iter``. ``kkt``, ``gap_bound`` and ``converged`` are always on the true
+        ``L``.
     """
 
     def __init__(self, weights, loglik, kkt, gap_bound, converged, n_iter, n_kkt_checks, method,
-                 history=None):
+                 history=None, low_rank=None):
         self.weights = weights
         self.loglik = loglik
         self.kkt = kkt
@@ -187,6 +195,7 @@ class NPMLEResult:
         self.n_kkt_checks = n_kkt_checks
         self.method = method
         self.history = history or []
+        self.low_rank = low_rank
 
     def __repr__(self):
         return (f"NPMLEResult(method={self.method!r}, loglik={self.loglik:.10g}, kkt={self.kkt:.3g}, "
@@ -331,7 +340,7 @@ def _sqp_restricted(LA, counts, N, x, tol, max_iter, qp_iter, hrows, start=None)
 
 
 def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp_iter=500,
-           max_add=20, hessian_rows=None, presolve_rows=10000):
+           max_add=20, hessian_rows=None, presolve_rows=10000, low_rank=None, _warm_kkt=None):
     """Maximise ``sum_i c_i log (L w)_i`` over the simplex: mix-SQP + column generation.
 
     Parameters
@@ -366,11 +375,24 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         presolved the same way, so sizes step down by about 10x); its solution is the warm
         start, which removes most SQP iterations on the full data. The final solution and
         certificate are those of the full problem.
+    low_rank : None, False, True or float
+        Solve first with the interpolative factorisation ``L ~ L[:, J] T`` of
+        :mod:`deconv.eb.lowrank` (``True``: relative pivot tolerance
+        ``1e-8``; a float in ``(0, 1)`` is that tolerance), so each product costs
+        ``O(n r)`` instead of ``O(n m)``; then *polish on the exact L* from that solution
+        (the ordinary certified path, warm-started). The reported ``kkt``, ``gap_bound``
+        and ``converged`` are on the true ``L``; ``result.low_rank`` describes the
+        approximate stage. Default ``None`` (off).
 
     Returns
     -------
     NPMLEResult
     """
+    rtol = resolve_low_rank(low_rank)
+    if rtol is not None:
+        return _mixsqp_low_rank(L, counts, rtol, x0=x0, tol=tol, max_iter=max_iter, max_rounds=max_rounds,
+                                qp_iter=qp_iter, max_add=max_add, hessian_rows=hessian_rows,
+                                presolve_rows=presolve_rows)
     op = _as_operator(L)
     n, m = op.shape
     counts = np.ones(n) if counts is None else np.ascontiguousarray(counts, dtype=np.float64)
@@ -420,14 +442,17 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     hrows = None
     if hessian_rows is not None and n > hessian_rows:
         hrows = np.unique(np.linspace(0, n - 1, int(hessian_rows)).astype(np.intp))
-    if x0 is not None and n >= _PRECHECK_ROWS:
+    if x0 is not None and (n >= _PRECHECK_ROWS or _warm_kkt is not None):
         # From a warm start (a sub-sample solution) the full-grid violators are known
         # before any SQP step: adding them now saves rounds at large n for one L'u pass
         # more (smooth prior, n = 1e6, three data sets, applied at the 1e5-row presolve
         # level and at the full data: 6/9/6 -> 6/5/5 rounds, CPU -12..-30%; n = 3e5:
         # -10..-17%). At n = 1e5 (12 problems) it cost ~10% in total.
-        f0 = LA @ x[A]
-        d0 = op.rmatvec(counts / f0) / N
+        if _warm_kkt is None:
+            f0 = LA @ x[A]
+            d0 = op.rmatvec(counts / f0) / N
+        else:  # the caller already has the KKT vector of x0 (internal: the low-rank polish)
+            d0 = _warm_kkt
         viol = np.setdiff1d(np.flatnonzero(d0 > 1.0 + tol), A)
         if viol.size:
             LA, A = work.update(np.ones(A.size, dtype=bool), _pick_violators(d0, viol, max_add))
@@ -439,7 +464,8 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     inner_tol = 1e-4
     start = None
     for rnd in range(1, max_rounds + 1):
-        xA, f, it = _sqp_restricted(LA, counts, N, x[A], max(tol, inner_tol), max_iter, qp_iter,
+        solve_tol = max(tol, inner_tol)
+        xA, f, it = _sqp_restricted(LA, counts, N, x[A], solve_tol, max_iter, qp_iter,
                                      hrows, None if start is None else (start[0], start[1][A], start[2]))
         total_iter += it
         x = np.zeros(m)
@@ -461,8 +487,10 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
         viol = np.flatnonzero(d > 1.0 + tol)
         viol = np.setdiff1d(viol, A[xA > 0])
         if viol.size == 0:
-            # violations only on the working set: the restricted solve stopped short
-            if it == 0 and inner_tol <= tol:
+            # violations only on the working set: the restricted solve stopped short. Give
+            # up only if a solve at the final tolerance made no step (a solve at a looser
+            # one may stop at once from a good warm start)
+            if it == 0 and solve_tol <= tol:
                 break
             inner_tol = tol
             x = w
@@ -482,6 +510,64 @@ def mixsqp(L, counts=None, *, x0=None, tol=1e-8, max_iter=200, max_rounds=50, qp
     dmax = float(np.max(d))
     return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)),
                        dmax - 1.0 <= tol, total_iter, len(history), "mixsqp", history)
+
+
+def resolve_low_rank(low_rank):
+    """The relative tolerance of a ``low_rank`` option, or None when it is off."""
+    if low_rank is None or low_rank is False:
+        return None
+    if low_rank is True:
+        return DEFAULT_RTOL
+    if isinstance(low_rank, (bool, np.bool_)):
+        return DEFAULT_RTOL if low_rank else None
+    if not isinstance(low_rank, (int, float, np.integer, np.floating)):
+        raise TypeError(f"low_rank must be None, True, False or a tolerance in (0, 1), got {low_rank!r}")
+    rtol = float(low_rank)
+    if not np.isfinite(rtol) or not 0.0 < rtol < 1.0:
+        raise ValueError(f"low_rank (the relative tolerance of the factorisation) must be in (0, 1), got {low_rank!r}")
+    return rtol
+
+
+def _mixsqp_low_rank(L, counts, rtol, *, x0, tol, **kw):
+    """mix-SQP on the low-rank factor, then the exact certified path from its solution."""
+    op = _as_operator(L)
+    dense = getattr(op, "L", None)
+    if dense is None:
+        raise TypeError("low_rank needs a dense likelihood matrix (an ndarray or an object with .L)")
+    n = op.shape[0]
+    counts = np.ones(n) if counts is None else np.ascontiguousarray(counts, dtype=np.float64)
+    N = counts.sum()
+    lr = low_rank_factor(dense, rtol)
+    approx = mixsqp(lr, counts, x0=x0, tol=tol, **kw)
+    # the approximate solution's certificate on the TRUE L (one exact pass): only this,
+    # never approx.kkt, may declare convergence
+    w = approx.weights
+    S = np.flatnonzero(w)
+    f = _support_columns(op, S) @ w[S]
+    if np.all(f > 0):
+        d = op.rmatvec(counts / f) / N
+        dmax = float(np.max(d))
+    else:  # the approximate solution gives some row zero likelihood on the true L
+        d, dmax = None, np.inf
+    info = {"rank": lr.rank, "rtol": rtol, "approx_kkt": approx.kkt, "approx_kkt_exact": dmax - 1.0,
+            "approx_iter": approx.n_iter, "polish_iter": 0, "polished": False}
+    if dmax - 1.0 <= tol:
+        return NPMLEResult(w, _loglik(counts, f), dmax - 1.0, N * np.log(max(dmax, 1.0)), True,
+                           approx.n_iter, approx.n_kkt_checks + 1, "mixsqp(low-rank)", approx.history, info)
+    kw.pop("presolve_rows", None)
+    # the exact KKT vector just computed seeds the polish's working set (no second pass)
+    res = mixsqp(op, counts, x0=w, tol=tol, presolve_rows=None, _warm_kkt=d, **kw)
+    info["polish_iter"], info["polished"] = res.n_iter, True
+    return NPMLEResult(res.weights, res.loglik, res.kkt, res.gap_bound, res.converged,
+                       approx.n_iter + res.n_iter, approx.n_kkt_checks + 1 + res.n_kkt_checks,
+                       "mixsqp(low-rank)", res.history, info)
+
+
+def _support_columns(op, S):
+    """``L[:, S]`` (few columns) without a pass over the whole matrix."""
+    out = np.empty((op.shape[0], S.size), order="F")
+    op.fill_columns(out, np.arange(S.size), S)
+    return out
 
 
 def _as_operator(L):
