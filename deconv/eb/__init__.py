@@ -14,7 +14,8 @@ from deconv.eb.conjugate import Conjugate, ParametricPrior
 from deconv.eb.gmodel import GModel, natural_spline_basis, ns_basis
 from deconv.eb.npmle import NPMLE, FixedPrior
 from deconv.eb.prior import Prior
+from deconv.eb.lowrank import LowRankLikelihood, low_rank_factor
 from deconv.eb.solvers import NPMLEResult, em, kkt_vector, mixsqp
 from deconv.eb.tweedie import Tweedie
 
-__all__ = ["NPMLE", "GModel", "Ash", "Tweedie", "ScaleMixturePrior", "natural_spline_basis", "ns_basis", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector"]
+__all__ = ["NPMLE", "GModel", "Ash", "Tweedie", "ScaleMixturePrior", "natural_spline_basis", "ns_basis", "FixedPrior", "Conjugate", "ParametricPrior", "Prior", "NPMLEResult", "mixsqp", "em", "kkt_vector", "low_rank_factor", "LowRankLikelihood"]
