@@ -339,7 +339,9 @@ def factor_codes(values, name):
             raise ValueError(f"grouping factor {name!r} contains NaN/inf")
         if arr.dtype == object and any(v is None or (isinstance(v, float) and v != v) for v in arr):
             raise ValueError(f"grouping factor {name!r} contains missing values")
-        levels = sorted_levels(np.unique(arr))
+        uniq, inv = np.unique(arr, return_inverse=True)
+        levels = sorted_levels(uniq)
+    # map through the distinct labels (a Python loop over levels, not observations)
     lookup = {lv: i for i, lv in enumerate(levels)}
-    codes = np.fromiter((lookup[v] for v in arr), dtype=np.int64, count=len(arr))
+    codes = np.array([lookup[u] for u in uniq], dtype=np.int64)[inv.reshape(-1)]
     return codes, [str(lv) for lv in levels]
