@@ -561,6 +561,11 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
         # start from the GCV choice: gamma_n from the MAD noise level, gamma_x = lam gamma_n
         spec = _Spectral(As.ravel(), Dsel.ravel(), P.ravel(), np.ravel(ws), sel.n_ext if model else n_grid)
         lam0 = _minimise_log(spec.gcv)
+        if model:
+            # the interior safeguard of the pad-grid choice (see _InteriorSpectral)
+            ispec = _InteriorSpectral(As, Dsel, Ys, np.ravel(ws), sel.ext_shape,
+                                      _interior(prob.sig_shape, np.shape(prob.psf)))
+            lam0 = select_lambda_interior(ispec, "gcv", 0.0, lam0)
         g_n = 1.0 / max(float(sig0[idx]), 1e-12 * (np.abs(ext[idx]).max() + 1e-300)) ** 2
         g_x = lam0 * g_n
         data = ext[idx].copy()
