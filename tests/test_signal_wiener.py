@@ -292,3 +292,19 @@ def test_interior_criterion_residual_matches_spatial_residual():
     msr, _ = spec.parts(lam)
     # float32 inverse FFT inside the criterion: agreement to ~1e-6 relative
     assert_allclose(msr, np.mean(r ** 2), rtol=1e-5)
+
+
+def test_gaussian_crop_1d_bumps_lambda_safeguard():
+    # the same failure in 1-D: Bumps cut out of a reflect-blurred longer signal,
+    # Gaussian sd 4, BSNR 40 dB. Whole-grid GCV chose a lambda that gave -54.8 dB;
+    # with the safeguard 6.80 dB against a grid oracle of 6.80 (measured).
+    big = ts.bumps(2048)
+    h = ts.gaussian_kernel(4.0)
+    b = ds.blur(big, h, boundary="reflect")[300:1324]
+    x = big[300:1324]
+    y = b + ds.metrics.sigma_for_bsnr(b, 40) * np.random.default_rng(0).standard_normal(b.shape)
+    got = ds.metrics.isnr(x, y, ds.wiener(y, h))
+    best = max(ds.metrics.isnr(x, y, ds.wiener(y, h, balance=lam))
+               for lam in 10.0 ** np.arange(-8.0, 0.5, 0.5))
+    assert got > best - 1.0
+    assert ds.metrics.isnr(x, y, ds.forward(y, h)) > best - 1.0
