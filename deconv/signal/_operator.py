@@ -28,7 +28,8 @@ left and right edges meet in a jump that deconvolution turns into ringing):
     by conjugate gradients (:class:`MaskedSystem`) preconditioned with the circulant
     (periodic) solution, one FFT pair per iteration (in single precision; the CG
     vectors stay float64), started from the ``"pad"`` solution; the regularisation
-    weight is chosen on the ``"pad"`` approximation.
+    weight is chosen on the ``"pad"`` approximation and checked on the frame's interior
+    (``wiener._InteriorSpectral``: the mirrored edges of the extension can fool it).
 ``"auto"`` (default)
     ``"model"`` for every method of this module except :func:`richardson_lucy`, which
     has its own masked model. Measured on 256x256 crops of a larger blurred photograph

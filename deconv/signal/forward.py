@@ -37,7 +37,8 @@ from deconv._validation import check_int, check_positive_scalar
 from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model_spectrum, _Spectral
+from deconv.signal.wiener import (_cg_settings, _interior, _InteriorSpectral, _minimise_log,
+                                  _solve_model_spectrum, _Spectral, select_lambda_interior)
 
 __all__ = ["forward"]
 
@@ -191,6 +192,7 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         cg_tol, cg_cap = _cg_settings(prob)
         system = MaskedSystem(prob, single=True)
     cg_its = []
+    interior = _interior(prob.sig_shape, np.shape(prob.psf)) if model else None
     out = np.empty(prob.y.shape, dtype=prob.dtype)
     taus = np.empty(prob.batch_shape)
     crit_all = []
@@ -201,6 +203,10 @@ def forward(y, psf, *, noise_std=None, tau="auto", wavelet="db3", level=None,
         # pilot spectrum: Wiener-Hunt (Laplacian) with GCV
         P = w * (Y.real ** 2 + Y.imag ** 2)
         lam0 = _minimise_log(_Spectral(A.ravel(), Dsq.ravel(), P.ravel(), wr, N).gcv)
+        if model:
+            # judged again away from the pad band (see wiener._InteriorSpectral)
+            ispec = _InteriorSpectral(A, Dsq, Y, wr, sel.ext_shape, interior)
+            lam0 = select_lambda_interior(ispec, "gcv", float(sig[idx]), lam0)
         X0 = np.conj(H) * Y / np.maximum(A + lam0 * Dsq, 1e-300)
         if model:
             # the pilot spectrum from the boundary-model Wiener-Hunt solution: the pad

@@ -25,7 +25,8 @@ from deconv.exceptions import ConvergenceWarning
 from deconv.signal._operator import MaskedSystem, make_problem, regularizer_symbol
 from deconv.signal._result import DeconvolutionResult
 from deconv.signal.noise import estimate_noise
-from deconv.signal.wiener import _cg_settings, _minimise_log, _solve_model, _Spectral
+from deconv.signal.wiener import (_cg_settings, _interior, _InteriorSpectral, _minimise_log,
+                                  _solve_model, _Spectral, select_lambda_interior)
 
 __all__ = ["tv"]
 
@@ -301,6 +302,10 @@ def _model_start(prob, sel, idx, system):
     w = np.broadcast_to(sel.weights(), A.shape)
     P = w * (Y.real ** 2 + Y.imag ** 2)
     lam = _minimise_log(_Spectral(A.ravel(), Dsq.ravel(), P.ravel(), w.ravel(), sel.n_ext).gcv)
+    # the interior safeguard of the pad-grid choice (see wiener._InteriorSpectral)
+    ispec = _InteriorSpectral(A, Dsq, Y, w.ravel(), sel.ext_shape,
+                              _interior(prob.sig_shape, np.shape(prob.psf)))
+    lam = select_lambda_interior(ispec, "gcv", 0.0, lam)
     start = np.roll(sel.irfft(np.conj(H) * Y / np.maximum(A + lam * Dsq, 1e-300)),
                     prob.offset, axis=tuple(range(prob.ndim)))
     tol, cap = _cg_settings(prob)

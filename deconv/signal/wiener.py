@@ -113,6 +113,106 @@ def select_lambda(spec, rule, sigma):
     return _discrepancy(spec, sigma)
 
 
+# decades between the whole-grid and the interior choice of lambda beyond which the
+# whole-grid one counts as contradicted by the data (select_lambda_interior)
+_CONTRADICTED = 1.0
+
+
+class _InteriorSpectral(_Spectral):
+    """The criteria of :class:`_Spectral` with the residual judged inside the frame only.
+
+    Why (the boundary model's selection): the "pad" extension mirrors the frame's
+    edges (a kink at every border) and blends two unrelated mirrors. A smooth PSF
+    cannot produce such content, so on the whole grid GCV reads it as signal at
+    frequencies where ``|H|`` is tiny and keeps it by choosing a tiny lambda
+    (measured: 17x17 Gaussian sd 2 on a 256 px crop of a piecewise-smooth scene,
+    GCV lambda 4e-8 and ISNR -20 dB against 3e-4 and +2.8 dB at the best lambda).
+    The filter's residual is local, so away from the borders it sees only the data:
+    the mean squared residual is taken over ``interior`` (the frame shrunk by half a
+    PSF width per side, :func:`_interior`), one inverse FFT per evaluation. The filter is
+    circulant, so every diagonal entry of the influence matrix is ``trace / n`` and
+    the trace term of GCV and SURE is unchanged.
+    """
+
+    def __init__(self, A, Dsq, Y, w, shape, interior):
+        super().__init__(A, Dsq, np.zeros(A.size), w, int(np.prod(shape)))
+        self.Aa, self.Da = np.asarray(A, dtype=np.float64), np.asarray(Dsq, dtype=np.float64)
+        self.Y = np.asarray(Y, dtype=np.complex128)
+        self.grid_shape = tuple(shape)
+        self.interior = interior
+        # single precision is ample for a criterion (relative round-off ~1e-7)
+        self.cdtype = np.complex128 if len(shape) == 1 else np.complex64
+
+    def parts(self, lam):
+        _, tr = filter_criterion(self.A, self.D, self.P, self.w, float(lam))
+        den = self.Aa + lam * self.Da
+        F = np.where(den > 0, lam * self.Da / np.where(den > 0, den, 1.0), 0.0)
+        r = sfft.irfftn((F * self.Y).astype(self.cdtype), s=self.grid_shape)[self.interior]
+        return float(np.mean(np.square(r, dtype=np.float64))), tr
+
+
+def _interior(sig_shape, psf_shape):
+    """The frame without the samples whose blur reaches past it (half a PSF width per
+    side; the whole frame where that would leave too little)."""
+    out = []
+    for n, k in zip(sig_shape, psf_shape):
+        m = k // 2 if n - 2 * (k // 2) >= max(8, n // 4) else 0
+        out.append(slice(m, n - m))
+    return tuple(out)
+
+
+def _minimise_walk(f, u0):
+    """Minimise f(10**u) from u0: decade steps downhill, half-decade check, parabola.
+
+    A few evaluations when u0 is near the minimum (each costs an inverse FFT here).
+    """
+    cache = {}
+
+    def g(u):
+        u = float(np.clip(round(u * 2) / 2, _LOG_LO, _LOG_HI))
+        if u not in cache:
+            cache[u] = f(10.0 ** u)
+        return cache[u], u
+
+    u0 = float(np.clip(round(np.log10(u0) * 2) / 2, _LOG_LO, _LOG_HI))
+    best, u = g(u0)
+    for step in (1.0, -1.0):
+        while True:
+            val, v = g(u + step)
+            if v == u or not val < best:
+                break
+            best, u = val, v
+    for v in (u - 0.5, u + 0.5):
+        val, v = g(v)
+        if val < best:
+            best, u = val, v
+    lo, hi = g(u - 0.5), g(u + 0.5)
+    if lo[1] < u < hi[1]:
+        # vertex of the parabola through the three half-decade points
+        curv = lo[0] - 2 * best + hi[0]
+        if curv > 0:
+            u = u + 0.25 * (lo[0] - hi[0]) / curv
+    return 10.0 ** u
+
+
+def select_lambda_interior(spec, rule, sigma, lam0):
+    """:func:`select_lambda` on an :class:`_InteriorSpectral` as a safeguard of ``lam0``.
+
+    ``lam0`` is the whole-grid choice. It is kept unless the interior criterion puts
+    its own choice more than :data:`_CONTRADICTED` decades away: within that range the
+    criteria agree up to their own flatness (measured on camera crops: the two choices
+    within a factor 1.1 for box and Gaussian blur, 1.8 for motion blur, where the
+    whole-grid one was within 0.01 dB of the oracle), while the failures of the pad
+    extension are off by 2 to 7 decades.
+    """
+    if rule == "discrepancy":
+        lam = _discrepancy(spec, sigma)
+    else:
+        f = spec.gcv if rule == "gcv" else (lambda lam: spec.sure(lam, sigma))
+        lam = _minimise_walk(f, lam0)
+    return lam if abs(np.log10(lam / lam0)) > _CONTRADICTED else lam0
+
+
 # Stopping rule of the boundary-model CG (reduction of the preconditioned residual) and
 # its iteration cap, set by measured ISNR against the fully converged solution (tol 1e-4)
 # on crops of a blurred scene at BSNR 40 dB (box 9x9 / motion 9 px / Gaussian sd 2):
@@ -178,6 +278,7 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
     sig = _noise_levels(prob, noise_std)
     Yall = sel.rfft(sel.extend(sel.y))
     w = np.broadcast_to(sel.weights(), A.shape).ravel()
+    interior = _interior(prob.sig_shape, np.shape(prob.psf))
     lams = np.empty(prob.batch_shape)
     Xall = np.empty_like(Yall)
     ctype = Xall.dtype
@@ -187,6 +288,11 @@ def _linear(y, psf, *, balance, regularizer, noise_std, boundary, otf, method, r
             P = w * (Y.real.astype(float) ** 2 + Y.imag.astype(float) ** 2).ravel()
             spec = _Spectral(A.ravel(), Dsq.ravel(), P, w, sel.n_ext)
             lam = select_lambda(spec, rule, float(sig[idx]))
+            if prob.boundary == "model":
+                # judged again away from the pad band (see _InteriorSpectral), started
+                # at the whole-grid choice, which is right when the extension is harmless
+                ispec = _InteriorSpectral(A, Dsq, Y, w, sel.ext_shape, interior)
+                lam = select_lambda_interior(ispec, rule, float(sig[idx]), lam)
         else:
             lam = fixed
         lams[idx] = lam
@@ -454,6 +560,11 @@ def _gibbs(prob, regularizer, noise_std, method, rng, burn_in=30, min_iter=50, m
         # start from the GCV choice: gamma_n from the MAD noise level, gamma_x = lam gamma_n
         spec = _Spectral(As.ravel(), Dsel.ravel(), P.ravel(), np.ravel(ws), sel.n_ext if model else n_grid)
         lam0 = _minimise_log(spec.gcv)
+        if model:
+            # the interior safeguard of the pad-grid choice (see _InteriorSpectral)
+            ispec = _InteriorSpectral(As, Dsel, Ys, np.ravel(ws), sel.ext_shape,
+                                      _interior(prob.sig_shape, np.shape(prob.psf)))
+            lam0 = select_lambda_interior(ispec, "gcv", 0.0, lam0)
         g_n = 1.0 / max(float(sig0[idx]), 1e-12 * (np.abs(ext[idx]).max() + 1e-300)) ** 2
         g_x = lam0 * g_n
         data = ext[idx].copy()
